@@ -1,0 +1,1 @@
+"""Benchmarks: the demo run now; the baseline suite and throughput benchmarks later."""

@@ -1,0 +1,40 @@
+"""textgym: Gymnasium environments for reinforcement learning on text.
+
+Importing this package registers the environments and nothing else: torch and
+transformers are imported only when an environment is made.
+
+    >>> import gymnasium as gym, textgym
+    >>> env = gym.make("TextSentiment-v0")  # doctest: +SKIP
+"""
+
+from gymnasium.envs.registration import register
+
+__version__ = "0.1.0"
+
+# One flat list, as in gymnasium/envs/__init__.py. `max_episode_steps` is a safety cap on
+# the whole episode (TimeLimit); the per-turn token budget `max_new_tokens` inside each
+# environment is what normally ends an episode.
+register(
+    id="TextSentiment-v0",
+    entry_point="textgym.envs.sentiment:TextSentimentEnv",
+    max_episode_steps=512,
+)
+register(
+    id="TextTranslation-v0",
+    entry_point="textgym.envs.translation:TextTranslationEnv",
+    max_episode_steps=512,
+)
+register(
+    id="TextSummarization-v0",
+    entry_point="textgym.envs.summarization:TextSummarizationEnv",
+    max_episode_steps=512,
+)
+register(
+    id="TextDialogue-v0",
+    entry_point="textgym.envs.dialogue:TextDialogueEnv",
+    max_episode_steps=2048,
+)
+
+ENV_IDS = ("TextSentiment-v0", "TextTranslation-v0", "TextSummarization-v0", "TextDialogue-v0")
+
+__all__ = ["ENV_IDS", "__version__"]

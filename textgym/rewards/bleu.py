@@ -1,0 +1,79 @@
+"""Translation rewards from sacrebleu: sentence BLEU and chrF, scaled to [0, 1]."""
+
+from collections.abc import Sequence
+
+from textgym.rewards import Reward, check_batch
+
+
+class SentenceBLEU(Reward):
+    """Sentence BLEU (sacrebleu, effective order, 13a tokenisation) divided by 100.
+
+    >>> bleu = SentenceBLEU()
+    >>> bleu(["el gato duerme en el sofá"], [["el gato duerme en el sofá"]])
+    [1.0]
+    >>> bleu(["hola"], [["adiós amigo"]])
+    [0.0]
+    """
+
+    name = "bleu"
+
+    def __init__(self, tokenize: str = "13a", lowercase: bool = False) -> None:
+        from sacrebleu.metrics import BLEU
+
+        # One BLEU object for all calls: constructing it per sentence costs more than scoring.
+        self._metric = BLEU(effective_order=True, tokenize=tokenize, lowercase=lowercase)
+        # The signature records the number of references, known only after one score.
+        self._metric.sentence_score("a", ["a"])
+        self._signature = str(self._metric.get_signature())
+
+    @property
+    def signature(self) -> str:
+        return self._signature
+
+    def detailed(
+        self, completions: Sequence[str], references: Sequence[Sequence[str]]
+    ) -> list[dict[str, float]]:
+        check_batch(completions, references)
+        out = []
+        for hyp, refs in zip(completions, references, strict=True):
+            if not refs:
+                raise ValueError("BLEU needs at least one reference per completion")
+            score = self._metric.sentence_score(hyp, list(refs))
+            # sacrebleu's exp(log-mean) can land a hair above 100 for a perfect match.
+            reward = min(score.score / 100.0, 1.0)
+            out.append({"reward": reward, "bleu": score.score, "bp": score.bp})
+        return out
+
+
+class SentenceChrF(Reward):
+    """Sentence chrF (sacrebleu; ``word_order=2`` gives chrF++) divided by 100.
+
+    >>> SentenceChrF()(["la casa"], [["la casa"]])
+    [1.0]
+    """
+
+    name = "chrf"
+
+    def __init__(self, word_order: int = 0) -> None:
+        from sacrebleu.metrics import CHRF
+
+        self._metric = CHRF(word_order=word_order)
+        # The signature records the number of references, known only after one score.
+        self._metric.sentence_score("a", ["a"])
+        self._signature = str(self._metric.get_signature())
+
+    @property
+    def signature(self) -> str:
+        return self._signature
+
+    def detailed(
+        self, completions: Sequence[str], references: Sequence[Sequence[str]]
+    ) -> list[dict[str, float]]:
+        check_batch(completions, references)
+        out = []
+        for hyp, refs in zip(completions, references, strict=True):
+            if not refs:
+                raise ValueError("chrF needs at least one reference per completion")
+            score = self._metric.sentence_score(hyp, list(refs)).score
+            out.append({"reward": min(score / 100.0, 1.0), "chrf": score})
+        return out
