@@ -27,9 +27,13 @@ class RougeL(Reward):
         self.length_penalty = float(length_penalty)
         self.use_stemmer = use_stemmer
         self._scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=use_stemmer)
+        self._signature = self._make_signature()  # importlib.metadata is slow: once
 
     @property
     def signature(self) -> str:
+        return self._signature
+
+    def _make_signature(self) -> str:
         from importlib.metadata import version
 
         return (

@@ -27,9 +27,13 @@ class VaderSentiment(Reward):
         self.target = target
         self._sign = 1.0 if target == "positive" else -1.0
         self._analyzer = SentimentIntensityAnalyzer()
+        self._signature = self._make_signature()  # importlib.metadata is slow: once
 
     @property
     def signature(self) -> str:
+        return self._signature
+
+    def _make_signature(self) -> str:
         from importlib.metadata import version
 
         return f"vaderSentiment:{version('vaderSentiment')}|compound|target:{self.target}"
