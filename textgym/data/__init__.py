@@ -43,8 +43,10 @@ def load_jsonl(path: str | Path, require_references: bool = False) -> list[Examp
     if not path.is_file():
         raise DatasetError(f"dataset file {str(path)!r} does not exist")
     examples = []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
+    # utf-8-sig: a byte-order mark from some editors is not part of the first JSON object.
+    with path.open(encoding="utf-8-sig", errors="strict") as handle:
+        lines = _read_lines(handle, path)
+        for lineno, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             where = f"{path}, line {lineno}"
@@ -57,6 +59,21 @@ def load_jsonl(path: str | Path, require_references: bool = False) -> list[Examp
         raise DatasetError(f"dataset file {str(path)!r} holds no examples")
     _check_unique_ids(examples, str(path))
     return examples
+
+
+def _read_lines(handle: Any, path: Path) -> list[str]:
+    lines = []
+    while True:
+        try:
+            line = handle.readline()
+        except UnicodeDecodeError as err:
+            raise DatasetError(
+                f"{path}, line {len(lines) + 1}: not valid UTF-8 ({err.reason}); save the file "
+                "as UTF-8"
+            ) from err
+        if not line:
+            return lines
+        lines.append(line)
 
 
 def from_sequence(rows: Sequence[Any], require_references: bool = False) -> list[Example]:
@@ -192,6 +209,8 @@ def load_dataset(
 
     ``split`` applies to named datasets; a file or sequence you pass is used whole.
     """
+    if task not in DATASETS:
+        raise DatasetError(f"unknown task {task!r}: choose one of {sorted(DATASETS)}")
     names = DATASETS[task]
     if dataset is None:
         dataset = next(iter(names))
@@ -202,7 +221,7 @@ def load_dataset(
         return examples
     if isinstance(dataset, (str, Path)):
         text = str(dataset)
-        if not (text.endswith(".jsonl") or Path(text).expanduser().exists()):
+        if not (text.endswith(".jsonl") or Path(text).expanduser().is_file()):
             raise DatasetError(
                 f"unknown dataset {text!r} for the {task} task: use one of "
                 f"{sorted(names)}, a path to a .jsonl file, or a list of examples"

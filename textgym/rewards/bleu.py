@@ -8,6 +8,9 @@ from textgym.rewards import Reward, check_batch
 class SentenceBLEU(Reward):
     """Sentence BLEU (sacrebleu, effective order, 13a tokenisation) divided by 100.
 
+    Several references are scored jointly (sacrebleu's multi-reference BLEU: n-gram counts
+    clipped by the maximum over references, brevity penalty from the closest length).
+
     >>> bleu = SentenceBLEU()
     >>> bleu(["el gato duerme en el sofá"], [["el gato duerme en el sofá"]])
     [1.0]
@@ -25,6 +28,7 @@ class SentenceBLEU(Reward):
         # The signature records the number of references, known only after one score.
         self._metric.sentence_score("a", ["a"])
         self._signature = str(self._metric.get_signature())
+        self._nrefs = 1
 
     @property
     def signature(self) -> str:
@@ -39,6 +43,8 @@ class SentenceBLEU(Reward):
             if not refs:
                 raise ValueError("BLEU needs at least one reference per completion")
             score = self._metric.sentence_score(hyp, list(refs))
+            if len(refs) != self._nrefs:  # the signature records the reference count
+                self._nrefs, self._signature = len(refs), str(self._metric.get_signature())
             # sacrebleu's exp(log-mean) can land a hair above 100 for a perfect match.
             reward = min(score.score / 100.0, 1.0)
             out.append({"reward": reward, "bleu": score.score, "bp": score.bp})
@@ -61,6 +67,7 @@ class SentenceChrF(Reward):
         # The signature records the number of references, known only after one score.
         self._metric.sentence_score("a", ["a"])
         self._signature = str(self._metric.get_signature())
+        self._nrefs = 1
 
     @property
     def signature(self) -> str:
@@ -75,5 +82,7 @@ class SentenceChrF(Reward):
             if not refs:
                 raise ValueError("chrF needs at least one reference per completion")
             score = self._metric.sentence_score(hyp, list(refs)).score
+            if len(refs) != self._nrefs:  # the signature records the reference count
+                self._nrefs, self._signature = len(refs), str(self._metric.get_signature())
             out.append({"reward": min(score / 100.0, 1.0), "chrf": score})
         return out

@@ -85,7 +85,7 @@ class DialogueReward(Reward):
     ``reward = similarity - empty_penalty * [turn is empty] - repeat_penalty * [repeated]``
 
     similarity is the cosine (MiniLM, or bag-of-words F1 with ``similarity="lexical"``)
-    between the agent's turn and the reference reply when there is one, else between the
+    between the agent's turn and the closest reference reply when there is one, else between the
     turn and the user message it answers (relevance). A turn is repeated when its lexical F1
     with an earlier agent turn of the episode is at least ``repeat_threshold``. An empty
     turn scores ``-empty_penalty`` and nothing else.
@@ -139,12 +139,21 @@ class DialogueReward(Reward):
         n = len(completions)
         user_turns = list(user_turns) if user_turns is not None else [""] * n
         histories = list(histories) if histories is not None else [()] * n
+        if len(user_turns) != n or len(histories) != n:
+            raise ValueError(f"user_turns and histories need one item per completion ({n})")
+        # One similarity per (turn, target) pair; a turn's score is its best target, so any
+        # of several references counts.
         targets = [
-            refs[0] if refs else user for refs, user in zip(references, user_turns, strict=True)
+            list(refs) if refs else [user]
+            for refs, user in zip(references, user_turns, strict=True)
         ]
-        live = [i for i in range(n) if completions[i].strip() and targets[i].strip()]
-        scores = self._similarity([completions[i] for i in live], [targets[i] for i in live])
-        sims = dict(zip(live, scores, strict=True))
+        pairs = [
+            (i, t) for i in range(n) if completions[i].strip() for t in targets[i] if t.strip()
+        ]
+        scores = self._similarity([completions[i] for i, _ in pairs], [t for _, t in pairs])
+        sims: dict[int, float] = {}
+        for (i, _), score in zip(pairs, scores, strict=True):
+            sims[i] = max(sims.get(i, float("-inf")), float(score))
         out = []
         for i, text in enumerate(completions):
             if not text.strip():
