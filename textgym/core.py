@@ -1,31 +1,44 @@
 """The token-level text MDP that every textgym environment shares.
 
 One episode is one task example. The environment builds a context (token ids) from the
-example, the agent appends one token per step, and an end-of-turn token or the per-turn
-token budget ends the agent's turn; the task scores the turn. Single-turn tasks end the
-episode there; multi-turn tasks (dialogue) append the partner's reply and go on.
+example; the agent adds tokens (one per step, or a whole turn per step with the
+``utterance`` interface) and an end-of-turn token or the per-turn token budget ends its
+turn; the task scores the turn. Single-turn tasks end the episode there; multi-turn tasks
+(dialogue) append the partner's reply and go on.
+
+A step runs in three phases so that :class:`textgym.vector.TextVectorEnv` can batch the
+LM work of many environments: ``_step_core`` (pure Python: apply the action, score),
+the LM work (a partner reply if one is due, then one forward over the new context tokens
+for ``embedding`` observations, ``topk`` proposals or KL shaping) and ``_finish``
+(observation and info). A single environment runs them in a row.
 
 Subclasses set ``task`` and implement :meth:`TextEnv._make_reward`,
 :meth:`TextEnv._prompt_messages` (or :meth:`TextEnv._prompt_text`) and
-:meth:`TextEnv._score_turn`; the dialogue environment also overrides
-:meth:`TextEnv._continue`.
+:meth:`TextEnv._score_turn`; the dialogue environment adds the partner hooks.
 """
 
-from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from textgym import models
 from textgym.data import Example, load_dataset
 from textgym.errors import InvalidAction, ResetNeeded
-from textgym.spaces import sanitize, text_space
+from textgym.interfaces import (
+    ACTION_MODES,
+    EMBEDDING_MODELS,
+    OBS_MODES,
+    Proposals,
+    action_space,
+    as_token,
+    as_utterance,
+    observation_space,
+)
+from textgym.spaces import sanitize
 
-OBS_MODES = ("tokens", "text")
-ACTION_MODES = ("token",)
 PROMPT_OVERFLOW = ("truncate", "error")
+REWARD_SHAPING = ("terminal", "dense")
 _ELLIPSIS = " ..."
 
 
@@ -54,6 +67,12 @@ class TextEnv(gym.Env):
         max_obs_chars: int = 8192,
         max_prompt_tokens: int | None = None,
         prompt_overflow: str = "truncate",
+        topk: int = 16,
+        topk_temperature: float = 1.0,
+        topk_top_p: float = 1.0,
+        embedding_model: str = "lm",
+        reward_shaping: str = "terminal",
+        kl_coef: float = 0.0,
         num_turns: int = 1,
         device: str = "cpu",
         dtype: str | None = None,
@@ -63,22 +82,46 @@ class TextEnv(gym.Env):
         _check_choice("obs_mode", obs_mode, OBS_MODES)
         _check_choice("action_mode", action_mode, ACTION_MODES)
         _check_choice("prompt_overflow", prompt_overflow, PROMPT_OVERFLOW)
+        _check_choice("embedding_model", embedding_model, EMBEDDING_MODELS)
+        _check_choice("reward_shaping", reward_shaping, REWARD_SHAPING)
         if render_mode is not None:
             _check_choice("render_mode", render_mode, tuple(self.metadata["render_modes"]))
         max_new_tokens = self.default_max_new_tokens if max_new_tokens is None else max_new_tokens
         max_obs_tokens = self.default_max_obs_tokens if max_obs_tokens is None else max_obs_tokens
-        _check_positive_int("max_new_tokens", max_new_tokens)
-        _check_positive_int("max_obs_tokens", max_obs_tokens)
-        _check_positive_int("max_obs_chars", max_obs_chars)
-        _check_positive_int("num_turns", num_turns)
+        for name, value in (
+            ("max_new_tokens", max_new_tokens),
+            ("max_obs_tokens", max_obs_tokens),
+            ("max_obs_chars", max_obs_chars),
+            ("num_turns", num_turns),
+            ("topk", topk),
+        ):
+            _check_positive_int(name, value)
+        if not (0.0 < topk_top_p <= 1.0) or topk_temperature < 0:
+            raise ValueError(
+                f"topk_top_p must be in (0, 1] and topk_temperature >= 0, got "
+                f"{topk_top_p!r} and {topk_temperature!r}"
+            )
+        if kl_coef < 0:
+            raise ValueError(f"kl_coef must be >= 0, got {kl_coef!r}")
+        if kl_coef > 0 and action_mode == "utterance":
+            raise ValueError(
+                "kl_coef applies per token and needs action_mode='token' or 'topk'; with "
+                "'utterance' compute the KL penalty in your trainer (baselines.ppo does)"
+            )
 
         self.obs_mode, self.action_mode = obs_mode, action_mode
         self.render_mode = render_mode
         self.max_new_tokens, self.num_turns = int(max_new_tokens), int(num_turns)
         self.max_obs_tokens, self.max_obs_chars = int(max_obs_tokens), int(max_obs_chars)
-        self.prompt_overflow = prompt_overflow
+        self.prompt_overflow, self.reward_shaping = prompt_overflow, reward_shaping
+        self.embedding_model, self.kl_coef = embedding_model, float(kl_coef)
 
         self.lm = load_lm(model, device=device, dtype=dtype)
+        if topk > self.lm.vocab_size:
+            raise ValueError(
+                f"topk={topk} is larger than the vocabulary ({self.lm.vocab_size} tokens)"
+            )
+        self.topk = int(topk)
         budget = self._generation_budget()
         if max_prompt_tokens is None:
             max_prompt_tokens = min(self.lm.context_length - budget, 2048)
@@ -95,20 +138,26 @@ class TextEnv(gym.Env):
         )
         self.reward_fn = self._make_reward()
 
-        self.action_space = spaces.Discrete(self.lm.vocab_size)
-        if obs_mode == "tokens":
-            ids = spaces.Box(0, self.lm.vocab_size - 1, (self.max_obs_tokens,), np.int64)
-            mask = spaces.Box(0, 1, (self.max_obs_tokens,), np.int64)
-            self.observation_space = spaces.Dict({"input_ids": ids, "attention_mask": mask})
-        else:
-            self.observation_space = text_space(self.max_obs_chars)
+        # Which LM state the environment keeps up to date after every step.
+        self.tracks_hidden = obs_mode == "embedding" and embedding_model == "lm"
+        self.tracks_logits = action_mode == "topk" or self.kl_coef > 0
+        self._proposals: Proposals | None = None
+        if action_mode == "topk":
+            banned = sorted(set(self.lm.tokenizer.all_special_ids) - self.lm.eos_ids)
+            self._proposals = Proposals(self.topk, topk_temperature, topk_top_p, banned)
+        self.action_space = action_space(self)
+        self.observation_space = observation_space(self)
 
         self._order: np.ndarray | None = None
         self._cursor = 0
         self._example: Example | None = None
-        self._ctx: list[int] = []
+        self._ctx = np.zeros(1024, dtype=np.int64)
+        self._n = 0
         self._episode_over = True
         self._started = False
+        self._stream: Any = None
+        self.lm_logits: Any = None
+        self.lm_hidden: Any = None
 
     # -- hooks for the tasks ---------------------------------------------------------------
     def _make_reward(self) -> Any:
@@ -123,16 +172,32 @@ class TextEnv(gym.Env):
         return [{"role": "user", "content": content}]
 
     def _score_turn(self, text: str) -> dict[str, float]:
-        """Score the agent's finished turn: components, with the reward under ``"reward"``."""
-        raise NotImplementedError
-
-    def _continue(self, turn_text: str) -> list[int]:
-        """Multi-turn tasks: the tokens that follow a finished (non-final) agent turn."""
+        """Score the agent's turn: components, with the reward under ``"reward"``."""
         raise NotImplementedError
 
     def _generation_budget(self) -> int:
         """Most tokens an episode adds to the prompt; used to bound the prompt length."""
         return self.max_new_tokens * self.num_turns
+
+    @property
+    def partner_due(self) -> bool:
+        """True after a non-final turn: the partner replies before the next turn."""
+        return self._partner_due
+
+    def partner_request(self) -> list[int] | None:
+        """The partner LM's prompt when its reply needs the LM (the caller generates the
+        reply with :meth:`partner_sampling` and passes it to :meth:`partner_apply`), else
+        None."""
+        return None
+
+    def partner_apply(self, reply_ids: list[int] | None) -> None:
+        """Append the partner's reply (the generated ids, or None for a partner that needs
+        no LM) to the context and start the agent's next turn."""
+        self._partner_due = False
+        self._start_turn()
+
+    def _on_reset(self) -> None:
+        """Task-specific episode state; called at the end of the reset phase."""
 
     # -- Gymnasium API ---------------------------------------------------------------------
     def reset(
@@ -142,6 +207,34 @@ class TextEnv(gym.Env):
 
         ``options={"example_index": i}`` picks example ``i`` instead (evaluation sweeps).
         """
+        self._reset_core(seed=seed, options=options)
+        self._sync_lm()
+        return self._finish()
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        reward, terminated, truncated, extra = self._step_core(action)
+        if self.partner_due:
+            request = self.partner_request()
+            reply = None
+            if request is not None:
+                sampling = self.partner_sampling()
+                reply = self.lm.generate([request], **sampling, generator=self._torch_generator())[
+                    0
+                ]
+            self.partner_apply(reply)
+        self._sync_lm()
+        obs, info = self._finish()
+        info.update(extra)
+        if self.render_mode == "human" and self._episode_over:
+            self.render()
+        return obs, reward, terminated, truncated, info
+
+    def partner_sampling(self) -> dict[str, Any]:
+        """Keyword arguments of ``LM.generate`` for the partner's reply."""
+        return {}
+
+    # -- phase 1: pure Python --------------------------------------------------------------
+    def _reset_core(self, seed: int | None = None, options: dict[str, Any] | None = None) -> None:
         super().reset(seed=seed)
         if seed is not None or self._order is None:
             self._order = self.np_random.permutation(len(self.examples))
@@ -164,52 +257,30 @@ class TextEnv(gym.Env):
         self._example = self.examples[index]
         self._torch_seed = int(self.np_random.integers(2**62))
         self._generator = None
-        self._prompt_ids, self._prompt_truncated = self._encode_prompt(self._example)
-        self._ctx = list(self._prompt_ids)
-        self._turn_tokens: list[int] = []
+        prompt_ids, self._prompt_truncated = self._encode_prompt(self._example)
+        self._n = 0
+        self._append(prompt_ids)
+        self._ctx_text = self.lm.decode(prompt_ids) if self.obs_mode == "text" else ""
+        self._ctx_stream = self.lm.detokenizer(skip_special_tokens=False)
+        self._synced = 0  # context tokens the LM state covers; 0 means "start afresh"
+        self._start_turn()
         self._turns: list[str] = []
         self._turn_rewards: list[float] = []
         self._last_components: dict[str, float] = {}
         self._episode_return = 0.0
         self._episode_over = False
+        self._partner_due = False
         self._started = True
         self._on_reset()
-        return self._observation(), self._info()
 
-    def _on_reset(self) -> None:
-        """Task-specific episode state; called at the end of :meth:`reset`."""
+    def _start_turn(self) -> None:
+        self._turn_tokens: list[int] = []
+        self._gen_text = ""
+        self._gen_stream = self.lm.detokenizer(skip_special_tokens=True)
+        self._potential = 0.0  # dense shaping: the metric of the turn so far
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        token = self._check_step(action)
-        self._ctx.append(token)
-        self._turn_tokens.append(token)
-        ended_by_eos = token in self.lm.eos_ids
-        out_of_budget = len(self._turn_tokens) >= self.max_new_tokens
-        reward, terminated, truncated = 0.0, False, False
-        if ended_by_eos or out_of_budget:
-            text = self.generation
-            components = self._score_turn(text)
-            reward = float(components["reward"])
-            self._last_components = components
-            self._turns.append(text)
-            self._turn_rewards.append(reward)
-            if len(self._turns) >= self.num_turns:
-                terminated, truncated = ended_by_eos, not ended_by_eos
-                self._episode_over = True
-            else:
-                self._ctx.extend(self._continue(text))
-                self._turn_tokens = []
-        self._episode_return += reward
-        info = self._info()
-        if ended_by_eos or out_of_budget:
-            info["generation"] = self._turns[-1]
-        info["turn_ended"] = ended_by_eos or out_of_budget
-        info["turn_truncated"] = out_of_budget and not ended_by_eos
-        if self.render_mode == "human" and self._episode_over:
-            self.render()
-        return self._observation(), reward, terminated, truncated, info
-
-    def _check_step(self, action: Any) -> int:
+    def _step_core(self, action: Any) -> tuple[float, bool, bool, dict[str, Any]]:
+        """Apply the action; returns reward, terminated, truncated and extra info."""
         if not self._started:
             raise ResetNeeded("step() was called before reset(): call env.reset() first")
         if self._episode_over:
@@ -217,20 +288,195 @@ class TextEnv(gym.Env):
                 "step() was called after the episode ended (terminated or truncated): "
                 "call env.reset() to start a new one"
             )
-        return self._check_token(action)
+        extra: dict[str, Any] = {}
+        tokens, close_turn = self._action_tokens(action, extra)
+        reward = 0.0
+        if self.kl_coef > 0:
+            # One token per step here (token or topk): the penalty of the chosen token.
+            ref_logprob = float(self.lm_logits.float().log_softmax(-1)[tokens[0]])
+            extra["ref_logprob"] = ref_logprob
+            extra["kl_penalty"] = self.kl_coef * -ref_logprob
+            reward -= extra["kl_penalty"]
+        ended_by_eos = out_of_budget = False
+        for token in tokens:
+            self._push_agent_token(token)
+            ended_by_eos = token in self.lm.eos_ids
+            out_of_budget = len(self._turn_tokens) >= self.max_new_tokens
+            if ended_by_eos or out_of_budget:
+                break
+        if close_turn and not (ended_by_eos or out_of_budget):
+            # A text or short id utterance without an end token: the turn ends here.
+            self._push_agent_token(min(self.lm.eos_ids, key=self._eos_rank))
+            ended_by_eos = True
+        terminated = truncated = False
+        turn_ended = ended_by_eos or out_of_budget
+        if turn_ended:
+            text = self.generation
+            components = self._score_turn(text)
+            score = float(components["reward"])
+            reward += score - self._potential if self.reward_shaping == "dense" else score
+            self._last_components = components
+            self._turns.append(text)
+            self._turn_rewards.append(score)
+            if len(self._turns) >= self.num_turns:
+                terminated, truncated = ended_by_eos, not ended_by_eos
+                self._episode_over = True
+            else:
+                self._partner_due = True  # the next turn starts after the partner's reply
+            extra["generation"] = text
+        elif self.reward_shaping == "dense":
+            score = float(self._score_turn(self.generation)["reward"])
+            reward += score - self._potential
+            self._potential = score
+        self._episode_return += reward
+        extra["turn_ended"] = turn_ended
+        extra["turn_truncated"] = out_of_budget and not ended_by_eos
+        return reward, terminated, truncated, extra
 
-    def _check_token(self, action: Any) -> int:
-        n = self.lm.vocab_size
-        if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
-            action = action.item()
-        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
-            raise InvalidAction(
-                f"action {action!r} (type {type(action).__name__}) is not a token id: the "
-                f"action space is Discrete({n}), so pass one integer in [0, {n})"
-            )
-        if not 0 <= action < n:
-            raise InvalidAction(f"action {int(action)} is outside Discrete({n}): use [0, {n})")
-        return int(action)
+    def _eos_rank(self, token: int) -> int:
+        # Close turns with the tokenizer's own EOS when it is an end token.
+        return 0 if token == self.lm.tokenizer.eos_token_id else 1 + token
+
+    def _action_tokens(self, action: Any, extra: dict[str, Any]) -> tuple[list[int], bool]:
+        """The tokens an action adds, and whether the turn must close after them."""
+        if self.action_mode == "token":
+            return [as_token(action, self.lm.vocab_size)], False
+        if self.action_mode == "topk":
+            assert self._proposals is not None
+            index = as_token(action, self.topk, what="proposal index")
+            if not self._proposals.mask[index]:
+                extra["invalid_action"] = True
+                index = 0
+            return [int(self._proposals.ids[index])], False
+        tokens, is_text = as_utterance(action, self.lm)
+        if len(tokens) > self.max_new_tokens:
+            extra["utterance_truncated"] = True
+            return tokens[: self.max_new_tokens], False
+        # Ids that fill the whole budget behave exactly like as many token steps; a shorter
+        # utterance (or text) is a complete turn.
+        return tokens, is_text or len(tokens) < self.max_new_tokens
+
+    def _push_agent_token(self, token: int) -> None:
+        self._append([token])
+        self._turn_tokens.append(token)
+        piece = self._gen_stream.step(token)
+        if piece:
+            self._gen_text += piece
+
+    def _append(self, ids: list[int]) -> None:
+        end = self._n + len(ids)
+        if end > len(self._ctx):
+            self._ctx = np.resize(self._ctx, max(end, 2 * len(self._ctx)))
+        self._ctx[self._n : end] = ids
+        if self.obs_mode == "text" and self._n:
+            for token in ids:
+                piece = self._ctx_stream.step(token)
+                if piece:
+                    self._ctx_text += piece
+        self._n = end
+
+    # -- phase 2: LM state -----------------------------------------------------------------
+    @property
+    def tracks_lm(self) -> bool:
+        return self.tracks_hidden or self.tracks_logits
+
+    def lm_pending(self) -> tuple[bool, list[int]]:
+        """``(restart, ids)``: the context tokens the LM state does not cover yet; with
+        ``restart`` the state must be rebuilt from ``ids`` (the whole context)."""
+        return self._synced == 0, self._ctx[self._synced : self._n].tolist()
+
+    def lm_set_state(self, logits: Any, hidden: Any) -> None:
+        """Store the LM state after the pending tokens (the vector env calls this)."""
+        self.lm_logits, self.lm_hidden = logits, hidden
+        self._synced = self._n
+        if self._proposals is not None:
+            self._proposals.update(logits)
+
+    def _sync_lm(self) -> None:
+        if not self.tracks_lm:
+            return
+        restart, ids = self.lm_pending()
+        if restart:
+            self._stream = self.lm.stream(ids, hidden=self.tracks_hidden)
+        else:
+            self._stream.extend(ids)
+        self.lm_set_state(self._stream.logits, self._stream.hidden)
+
+    # -- phase 3: observation and info -----------------------------------------------------
+    def _finish(self, embedding: Any = None) -> tuple[Any, dict[str, Any]]:
+        return self._observation(embedding), self._info()
+
+    def _observation(self, embedding: Any = None) -> Any:
+        if self.obs_mode == "tokens":
+            n, k = self.max_obs_tokens, min(self._n, self.max_obs_tokens)
+            # Left padding: the newest token is always at the last position.
+            input_ids = np.full(n, self.lm.pad_id, dtype=np.int64)
+            input_ids[n - k :] = self._ctx[self._n - k : self._n]
+            mask = np.zeros(n, dtype=np.int64)
+            mask[n - k :] = 1
+            return {"input_ids": input_ids, "attention_mask": mask}
+        if self.obs_mode == "text":
+            # Keep the end of the context: the newest text is what the agent acts on.
+            return sanitize(self._ctx_text[-self.max_obs_chars :])
+        if embedding is None:
+            embedding = self.lm_hidden if self.embedding_model == "lm" else self._minilm()
+        return np.asarray(embedding.float().cpu(), dtype=np.float32)
+
+    def embedding_text(self) -> str:
+        """The text a MiniLM embedding observation encodes: the context without markup."""
+        return self.lm.decode(self._ctx[: self._n].tolist(), skip_special_tokens=True)
+
+    def _minilm(self) -> Any:
+        from textgym.rewards.similarity import MiniLMEncoder
+
+        return MiniLMEncoder.shared().encode([self.embedding_text()])[0]
+
+    @property
+    def context_ids(self) -> list[int]:
+        """The whole context so far (prompt, agent tokens, partner turns); a copy."""
+        return self._ctx[: self._n].tolist()
+
+    @property
+    def generation(self) -> str:
+        """The agent's current (or just finished) turn as text, without special tokens."""
+        return self._gen_text.strip()
+
+    @property
+    def example(self) -> Example | None:
+        return self._example
+
+    def action_masks(self) -> np.ndarray:
+        """Valid actions (sb3-contrib's MaskablePPO convention): with ``topk``, which
+        proposals are valid; otherwise all True."""
+        if self._proposals is not None:
+            return self._proposals.mask.copy()
+        if self.action_mode == "token":
+            return np.ones(self.lm.vocab_size, dtype=bool)
+        raise TypeError("action_masks() applies to Discrete action modes ('token', 'topk')")
+
+    def _info(self) -> dict[str, Any]:
+        ex = self._example
+        assert ex is not None
+        info: dict[str, Any] = {
+            "example_id": ex.id,
+            "prompt": ex.prompt,
+            "generation": self.generation,
+            "references": list(ex.references),
+            "turn": len(self._turns),
+            "num_new_tokens": len(self._turn_tokens),
+            "prompt_truncated": self._prompt_truncated,
+            "metric_signature": self.reward_fn.signature,
+        }
+        if self._proposals is not None and not self._episode_over:
+            info["proposal_ids"] = self._proposals.ids.copy()
+            info["proposal_probs"] = self._proposals.probs.copy()
+            info["action_mask"] = self._proposals.mask.copy()
+            info["proposal_texts"] = [self.lm.decode([t]) for t in self._proposals.ids]
+        if self._last_components:
+            info["reward_components"] = dict(self._last_components)
+        if self._episode_over:
+            info["episode_return"] = self._episode_return
+        return info
 
     # -- prompt ----------------------------------------------------------------------------
     def _encode_prompt(self, example: Example) -> tuple[list[int], bool]:
@@ -267,54 +513,7 @@ class TextEnv(gym.Env):
             return self.lm.encode(self.lm.chat.render(self._prompt_messages(content)))
         return self.lm.encode(self._prompt_text(content))
 
-    # -- observation, info, rendering ------------------------------------------------------
-    def _observation(self) -> Any:
-        if self.obs_mode == "tokens":
-            n = self.max_obs_tokens
-            tail = self._ctx[-n:]
-            # Left padding: the newest token is always at the last position.
-            input_ids = np.full(n, self.lm.pad_id, dtype=np.int64)
-            mask = np.zeros(n, dtype=np.int64)
-            if tail:
-                input_ids[n - len(tail) :] = tail
-                mask[n - len(tail) :] = 1
-            return {"input_ids": input_ids, "attention_mask": mask}
-        # Keep the end of the context: the newest text is what the agent acts on.
-        return sanitize(self.lm.decode(self._ctx))[-self.max_obs_chars :]
-
-    @property
-    def context_ids(self) -> list[int]:
-        """The whole context so far (prompt, agent tokens, partner turns); a copy."""
-        return list(self._ctx)
-
-    @property
-    def generation(self) -> str:
-        """The agent's current (or just finished) turn as text, without special tokens."""
-        return self.lm.decode(self._turn_tokens, skip_special_tokens=True).strip()
-
-    @property
-    def example(self) -> Example | None:
-        return self._example
-
-    def _info(self) -> dict[str, Any]:
-        ex = self._example
-        assert ex is not None
-        info: dict[str, Any] = {
-            "example_id": ex.id,
-            "prompt": ex.prompt,
-            "generation": self.generation,
-            "references": list(ex.references),
-            "turn": len(self._turns),
-            "num_new_tokens": len(self._turn_tokens),
-            "prompt_truncated": self._prompt_truncated,
-            "metric_signature": self.reward_fn.signature,
-        }
-        if self._last_components:
-            info["reward_components"] = dict(self._last_components)
-        if self._episode_over:
-            info["episode_return"] = self._episode_return
-        return info
-
+    # -- rendering -------------------------------------------------------------------------
     def render(self) -> str | None:
         if self.render_mode is None:
             gym.logger.warn("render() was called without a render_mode; pass render_mode=")
@@ -348,7 +547,7 @@ class TextEnv(gym.Env):
         return self._generator
 
 
-def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+def _check_choice(name: str, value: Any, choices: Any) -> None:
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not supported: choose one of {list(choices)}")
 
@@ -356,3 +555,6 @@ def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
 def _check_positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+__all__ = ["InvalidAction", "TextEnv"]

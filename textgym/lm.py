@@ -97,6 +97,10 @@ class LM:
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
+    def detokenizer(self, skip_special_tokens: bool = False) -> "Detokenizer":
+        """An incremental decoder: ``step(id)`` returns the new text (or None), O(1)."""
+        return Detokenizer(self.tokenizer, skip_special_tokens)
+
     # -- model calls ----------------------------------------------------------------------
     def stream(self, ids: Sequence[int], hidden: bool = False) -> "Stream":
         """A KV-cached context starting with ``ids``; see :class:`Stream`."""
@@ -118,7 +122,9 @@ class LM:
         Prompts are left-padded; each continuation stops after a token in ``stop_ids``
         (default: the end-of-turn tokens), which it includes, or after ``max_new_tokens``.
         ``temperature=0`` is greedy. Sampling draws only from ``generator``, so a seeded
-        generator gives the same output on the same device.
+        generator gives the same output on the same device. ``generator`` may be a list
+        with one generator per prompt: each row then draws only from its own, and only
+        while it is unfinished, so a row's output does not depend on its batch.
         """
         import torch
 
@@ -148,7 +154,15 @@ class LM:
                 )
                 past = result.past_key_values
                 logits = result.logits[:, -1, :].float()  # (B, V)
-                tokens = sample(logits, temperature, top_p, top_k, generator).cpu()
+                if isinstance(generator, (list, tuple)):
+                    tokens = torch.zeros(batch, dtype=torch.long)
+                    for row in range(batch):
+                        if not done[row]:
+                            tokens[row] = sample(
+                                logits[row : row + 1], temperature, top_p, top_k, generator[row]
+                            )[0]
+                else:
+                    tokens = sample(logits, temperature, top_p, top_k, generator).cpu()
                 for row in range(batch):
                     if not done[row]:
                         token = int(tokens[row])
@@ -202,6 +216,36 @@ class Stream:
             self.hidden = result.hidden_states[-1][0, -1].float()
         self.ids.extend(ids)
         return self.logits
+
+
+class Detokenizer:
+    """Incremental detokenisation: tokenizers' ``DecodeStream`` where the tokenizer has a
+    Rust backend (O(1) per token), else the difference of full decodes."""
+
+    def __init__(self, tokenizer: Any, skip_special_tokens: bool) -> None:
+        self.tokenizer, self.skip = tokenizer, skip_special_tokens
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        self._backend = backend
+        self._stream: Any = None
+        if backend is not None:
+            try:
+                from tokenizers.decoders import DecodeStream
+
+                self._stream = DecodeStream(skip_special_tokens=skip_special_tokens)
+            except ImportError:
+                self._stream = None
+        self._ids: list[int] = []
+        self._text = ""
+
+    def step(self, token: int) -> str | None:
+        if self._stream is not None:
+            return self._stream.step(self._backend, int(token))
+        self._ids.append(int(token))
+        text = self.tokenizer.decode(self._ids, skip_special_tokens=self.skip)
+        if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for more bytes
+            return None
+        new, self._text = text[len(self._text) :], text
+        return new or None
 
 
 def sample(logits: Any, temperature: float, top_p: float, top_k: int, generator: Any) -> Any:

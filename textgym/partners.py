@@ -37,16 +37,21 @@ class LMPartner:
                 messages.append({"role": "user", "content": agent_turns[i]})
         return messages
 
+    def prompt_ids(self, user_turns: list[str], agent_turns: list[str]) -> list[int]:
+        """The partner's context; the environment (or vector env, batched) generates."""
+        return self.lm.encode(self.lm.chat.render(self.messages(user_turns, agent_turns)))
+
+    def sampling(self) -> dict[str, Any]:
+        """``LM.generate`` arguments for the reply."""
+        return dict(
+            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p
+        )
+
     def reply(
         self, user_turns: list[str], agent_turns: list[str], torch_generator: Any, rng: Any
     ) -> str:
-        ids = self.lm.encode(self.lm.chat.render(self.messages(user_turns, agent_turns)))
         out = self.lm.generate(
-            [ids],
-            self.max_new_tokens,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            generator=torch_generator,
+            [self.prompt_ids(user_turns, agent_turns)], **self.sampling(), generator=torch_generator
         )[0]
         return self.lm.decode(out, skip_special_tokens=True).strip()
 

@@ -3,7 +3,7 @@
 from typing import Any
 
 from textgym.core import TextEnv
-from textgym.partners import DEFAULT_PERSONA, make_partner
+from textgym.partners import DEFAULT_PERSONA, LMPartner, make_partner
 from textgym.rewards import DialogueReward
 
 # Room for the chat markup that separates turns, per turn.
@@ -114,19 +114,31 @@ class TextDialogueEnv(TextEnv):
             [text], [refs], user_turns=[self._user_turns[-1]], histories=[list(self._turns)]
         )[0]
 
-    def _continue(self, turn_text: str) -> list[int]:
-        agent_turns = self._turns  # already holds turn_text
-        reply = self.partner.reply(
-            self._user_turns, agent_turns, self._torch_generator(), self.np_random
-        )
+    def partner_request(self) -> list[int] | None:
+        if isinstance(self.partner, LMPartner):
+            return self.partner.prompt_ids(self._user_turns, self._turns)
+        return None
+
+    def partner_sampling(self) -> dict[str, Any]:
+        if isinstance(self.partner, LMPartner):
+            return self.partner.sampling()
+        return {}
+
+    def partner_apply(self, reply_ids: list[int] | None) -> None:
+        if reply_ids is None:
+            reply = self.partner.reply(self._user_turns, self._turns, None, self.np_random)
+        else:
+            reply = self.lm.decode(reply_ids, skip_special_tokens=True).strip()
         reply = reply or "..."
         self._user_turns.append(reply)
         separator = self._after_agent
         # If the agent closed its turn with the template's own end token, don't repeat it.
-        end_text = self.lm.decode([self._turn_tokens[-1]])
-        if self._turn_tokens[-1] in self.lm.eos_ids and separator.startswith(end_text):
+        last = self._turn_tokens[-1]
+        end_text = self.lm.decode([last])
+        if last in self.lm.eos_ids and separator.startswith(end_text):
             separator = separator[len(end_text) :]
-        return self.lm.encode(separator + reply + self._after_user)
+        self._append(self.lm.encode(separator + reply + self._after_user))
+        super().partner_apply(reply_ids)
 
     def _info(self) -> dict[str, Any]:
         info = super()._info()
