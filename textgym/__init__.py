@@ -17,21 +17,25 @@ __version__ = "0.1.0"
 register(
     id="TextSentiment-v0",
     entry_point="textgym.envs.sentiment:TextSentimentEnv",
+    vector_entry_point="textgym.vector:TextSentimentVectorEnv",
     max_episode_steps=512,
 )
 register(
     id="TextTranslation-v0",
     entry_point="textgym.envs.translation:TextTranslationEnv",
+    vector_entry_point="textgym.vector:TextTranslationVectorEnv",
     max_episode_steps=512,
 )
 register(
     id="TextSummarization-v0",
     entry_point="textgym.envs.summarization:TextSummarizationEnv",
+    vector_entry_point="textgym.vector:TextSummarizationVectorEnv",
     max_episode_steps=512,
 )
 register(
     id="TextDialogue-v0",
     entry_point="textgym.envs.dialogue:TextDialogueEnv",
+    vector_entry_point="textgym.vector:TextDialogueVectorEnv",
     max_episode_steps=2048,
 )
 

@@ -1,0 +1,265 @@
+"""A vector environment that runs the LM once per step for all its sub-environments.
+
+``gym.make_vec(id, num_envs=N)`` builds it (it is each id's ``vector_entry_point``). The
+sub-environments share one LM (``load_lm`` loads it once per process), and every step
+makes one batched LM call per kind of work instead of one per sub-environment:
+
+- the simulated dialogue partners' replies: one batched ``generate`` (each row samples
+  from its own environment's seeded generator, so rows do not depend on each other);
+- the LM state behind ``embedding`` observations, ``topk`` proposals and KL shaping: one
+  forward over all rows' new tokens, on a shared KV cache (:mod:`textgym.batching`);
+- MiniLM embeddings (``embedding_model="minilm"``): one batched encode.
+
+Under the same seeds and actions it gives the same observations, rewards, flags and infos
+as ``gymnasium.vector.SyncVectorEnv`` over the same environments (embeddings agree to
+float rounding: batched matmuls round differently). Autoreset is ``NEXT_STEP``, as in
+``SyncVectorEnv``: the step after an episode ends resets that sub-environment and ignores
+its action.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
+
+from textgym.core import TextEnv
+
+
+class TextVectorEnv(VectorEnv):
+    """``num_envs`` textgym environments of one class and configuration, batched.
+
+    Args:
+        num_envs: number of sub-environments.
+        env_cls: the environment class (the per-id subclasses below set it).
+        max_episode_steps: the registration's safety cap, applied per sub-environment
+            (``gym.make_vec`` passes it).
+        **kwargs: the environment's arguments, the same for every sub-environment.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["ansi"]}
+    env_cls: type[TextEnv] | None = None
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        env_cls: type[TextEnv] | None = None,
+        max_episode_steps: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        env_cls = env_cls or self.env_cls
+        if env_cls is None:
+            raise ValueError("TextVectorEnv needs env_cls, or use gym.make_vec(id, num_envs=N)")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        self._init_from_envs([env_cls(**kwargs) for _ in range(num_envs)], max_episode_steps)
+
+    @classmethod
+    def from_envs(cls, envs: Sequence[TextEnv], max_episode_steps: int | None = None):
+        """A vector env over existing (unwrapped) environments; they must share one LM,
+        class and spaces."""
+        self = cls.__new__(cls)
+        self._init_from_envs([getattr(e, "unwrapped", e) for e in envs], max_episode_steps)
+        return self
+
+    def _init_from_envs(self, envs: list[TextEnv], max_episode_steps: int | None) -> None:
+        if not envs:
+            raise ValueError("a vector env needs at least one environment")
+        first = envs[0]
+        for i, env in enumerate(envs):
+            if not isinstance(env, TextEnv):
+                raise TypeError(f"sub-environment {i} is a {type(env).__name__}, not a TextEnv")
+            if env.lm is not first.lm:
+                raise ValueError(
+                    f"sub-environment {i} uses model {env.lm!r} but sub-environment 0 uses "
+                    f"{first.lm!r}: one vector env batches one LM, so give every "
+                    "sub-environment the same model, device and dtype"
+                )
+            if type(env) is not type(first) or env.observation_space != first.observation_space:
+                raise ValueError(
+                    f"sub-environment {i} ({type(env).__name__}, {env.observation_space}) "
+                    f"differs from sub-environment 0 ({type(first).__name__}, "
+                    f"{first.observation_space}): use one class and configuration"
+                )
+            if env.action_space != first.action_space:
+                raise ValueError(f"sub-environment {i} has a different action space")
+        self.envs = envs
+        self.num_envs = len(envs)
+        self.lm = first.lm
+        self.render_mode = first.render_mode
+        self.max_episode_steps = max_episode_steps
+        self.single_observation_space = first.observation_space
+        self.single_action_space = first.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._batch: Any = None
+        if first.tracks_lm:
+            from textgym.batching import BatchedContexts
+
+            self._batch = BatchedContexts(self.lm, self.num_envs, hidden=first.tracks_hidden)
+        self._observations = create_empty_array(self.single_observation_space, self.num_envs)
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
+        self._started = False
+
+    # -- Gymnasium API -------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset every sub-environment; an int seed gives sub-environment i ``seed + i``,
+        as ``SyncVectorEnv`` does."""
+        if seed is None or isinstance(seed, (int, np.integer)):
+            seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} environments")
+        for env, env_seed in zip(self.envs, seeds, strict=True):
+            env._reset_core(seed=env_seed, options=options)
+        self._autoreset[:] = False
+        self._elapsed[:] = 0
+        self._started = True
+        self._sync_lm()
+        obs, infos = self._finish_all([{} for _ in self.envs])
+        return obs, infos
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
+        if not self._started:
+            from textgym.errors import ResetNeeded
+
+            raise ResetNeeded("step() was called before reset(): call envs.reset() first")
+        n = self.num_envs
+        rewards = np.zeros(n, dtype=np.float64)
+        terminations = np.zeros(n, dtype=bool)
+        truncations = np.zeros(n, dtype=bool)
+        extras: list[dict[str, Any]] = []
+        for i, (env, action) in enumerate(
+            zip(self.envs, self._iterate_actions(actions), strict=True)
+        ):
+            if self._autoreset[i]:
+                env._reset_core()
+                self._elapsed[i] = 0
+                extras.append({})
+                continue
+            reward, terminated, truncated, extra = env._step_core(action)
+            self._elapsed[i] += 1
+            if self.max_episode_steps is not None and self._elapsed[i] >= self.max_episode_steps:
+                if not (terminated or truncated):
+                    env._episode_over, env._partner_due = True, False
+                truncated = truncated or not terminated
+            rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
+            extras.append(extra)
+        self._partner_replies()
+        self._sync_lm()
+        obs, infos = self._finish_all(extras)
+        self._autoreset = terminations | truncations
+        return obs, rewards, terminations, truncations, infos
+
+    def _iterate_actions(self, actions: Any) -> Any:
+        if isinstance(actions, (list, tuple)) or isinstance(actions[0] if len(actions) else 0, str):
+            if len(actions) != self.num_envs:
+                raise ValueError(f"got {len(actions)} actions for {self.num_envs} environments")
+            return list(actions)
+        actions = np.asarray(actions)
+        if actions.shape[:1] != (self.num_envs,):
+            raise ValueError(
+                f"actions of shape {actions.shape} do not match {self.num_envs} environments: "
+                f"pass one action per sub-environment, shape {self.action_space.shape}"
+            )
+        return list(iterate(self.action_space, actions))
+
+    # -- batched LM work -------------------------------------------------------------------------
+    def _partner_replies(self) -> None:
+        due = [i for i, env in enumerate(self.envs) if env.partner_due]
+        requests = {i: self.envs[i].partner_request() for i in due}
+        lm_rows = [i for i in due if requests[i] is not None]
+        replies: dict[int, list[int] | None] = {i: None for i in due}
+        # Rows with the same sampling settings (all of them, in practice) share one batch.
+        groups: dict[tuple, list[int]] = {}
+        for i in lm_rows:
+            key = tuple(sorted(self.envs[i].partner_sampling().items()))
+            groups.setdefault(key, []).append(i)
+        for key, rows in groups.items():
+            outputs = self.lm.generate(
+                [requests[i] for i in rows],
+                **dict(key),
+                generator=[self.envs[i]._torch_generator() for i in rows],
+            )
+            replies.update(zip(rows, outputs, strict=True))
+        for i in due:
+            self.envs[i].partner_apply(replies[i])
+
+    def _sync_lm(self) -> None:
+        if self._batch is None:
+            return
+        self._batch.update([env.lm_pending() for env in self.envs])
+        hidden = self._batch.hidden
+        for i, env in enumerate(self.envs):
+            env.lm_set_state(self._batch.logits[i], None if hidden is None else hidden[i])
+
+    def _finish_all(self, extras: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
+        embeddings: list[Any] = [None] * self.num_envs
+        first = self.envs[0]
+        if first.obs_mode == "embedding" and first.embedding_model == "minilm":
+            from textgym.rewards.similarity import MiniLMEncoder
+
+            encoded = MiniLMEncoder.shared().encode([env.embedding_text() for env in self.envs])
+            embeddings = list(encoded)
+        observations, infos = [], {}
+        for i, env in enumerate(self.envs):
+            obs, info = env._finish(embeddings[i])
+            info.update(extras[i])
+            observations.append(obs)
+            infos = self._add_info(infos, info, i)
+        self._observations = concatenate(
+            self.single_observation_space, observations, self._observations
+        )
+        return self._copy(self._observations), infos
+
+    @staticmethod
+    def _copy(obs: Any) -> Any:
+        if isinstance(obs, dict):
+            return {k: v.copy() for k, v in obs.items()}
+        if isinstance(obs, np.ndarray):
+            return obs.copy()
+        return obs
+
+    def action_masks(self) -> np.ndarray:
+        """(num_envs, k) valid-action masks for ``topk`` (MaskablePPO's convention)."""
+        return np.stack([env.action_masks() for env in self.envs])
+
+    def render(self) -> tuple[str, ...] | None:
+        if self.render_mode != "ansi":
+            return None
+        return tuple(env._render_text() for env in self.envs)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def _vector_class(name: str, env_path: str) -> type[TextVectorEnv]:
+    module, cls_name = env_path.split(":")
+
+    def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
+        import importlib
+
+        env_cls = getattr(importlib.import_module(module), cls_name)
+        TextVectorEnv.__init__(self, num_envs=num_envs, env_cls=env_cls, **kwargs)
+
+    return type(name, (TextVectorEnv,), {"__init__": __init__, "__module__": __name__})
+
+
+TextSentimentVectorEnv = _vector_class(
+    "TextSentimentVectorEnv", "textgym.envs.sentiment:TextSentimentEnv"
+)
+TextTranslationVectorEnv = _vector_class(
+    "TextTranslationVectorEnv", "textgym.envs.translation:TextTranslationEnv"
+)
+TextSummarizationVectorEnv = _vector_class(
+    "TextSummarizationVectorEnv", "textgym.envs.summarization:TextSummarizationEnv"
+)
+TextDialogueVectorEnv = _vector_class(
+    "TextDialogueVectorEnv", "textgym.envs.dialogue:TextDialogueEnv"
+)
