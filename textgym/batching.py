@@ -73,7 +73,7 @@ class BatchedContexts:
             mask[j, width - len(ctx) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         out, kv = self._forward(ids, mask, None)
-        self._store_outputs(rows, out, [width - 1] * len(rows))
+        self._store_outputs(rows, out)
         if self.kv is None:
             self.kv, self.mask = kv, mask
             return
@@ -94,14 +94,15 @@ class BatchedContexts:
         ids = torch.full((len(rows), width), self.lm.pad_id, dtype=torch.long)
         new_mask = torch.zeros((len(rows), width), dtype=torch.long)
         for j, chunk in enumerate(chunks):
-            ids[j, : len(chunk)] = torch.as_tensor(chunk)
-            new_mask[j, : len(chunk)] = 1
+            # Right-aligned, so that every row's newest token is in the last column.
+            ids[j, width - len(chunk) :] = torch.as_tensor(chunk)
+            new_mask[j, width - len(chunk) :] = 1
         index = torch.as_tensor(rows, device=self.device)
         assert self.kv is not None
         sub_kv = [[t.index_select(0, index) for t in layer] for layer in self.kv]
         mask = torch.cat([self.mask.index_select(0, index), new_mask.to(self.device)], dim=1)
         out, kv = self._forward(ids.to(self.device), mask, sub_kv)
-        self._store_outputs(rows, out, [len(c) - 1 for c in chunks])
+        self._store_outputs(rows, out)
         # Every row grows by `width` columns; the rows that got no chunk have them masked.
         grown = [[_pad_right(t, width) for t in layer] for layer in self.kv]
         for layer, new in zip(grown, kv, strict=True):
@@ -120,7 +121,7 @@ class BatchedContexts:
         new_mask[rows, 0] = 1
         mask = torch.cat([self.mask, new_mask.to(self.device)], dim=1)
         out, kv = self._forward(ids.to(self.device), mask, self.kv)
-        self._store_outputs(rows, out, [0] * len(rows), out_rows=rows)
+        self._store_outputs(rows, out, out_rows=rows)
         self.kv, self.mask = kv, mask
 
     # -- helpers -----------------------------------------------------------------------------
@@ -129,7 +130,7 @@ class BatchedContexts:
 
         past = DynamicCache(ddp_cache_data=[tuple(layer) for layer in kv]) if kv else None
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
-        out = self.lm.model(
+        out = self.lm.forward_last(
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
@@ -141,19 +142,16 @@ class BatchedContexts:
         new_kv = [[layer.keys, layer.values] for layer in cache.layers]
         return out, new_kv
 
-    def _store_outputs(
-        self, rows: list[int], out: Any, positions: list[int], out_rows: list[int] | None = None
-    ) -> None:
-        """Keep the logits (and hidden state) of output row ``out_rows[j]`` at
-        ``positions[j]`` as the state of context ``rows[j]``."""
+    def _store_outputs(self, rows: list[int], out: Any, out_rows: list[int] | None = None) -> None:
+        """Keep the last position's logits (and hidden state) of output row ``out_rows[j]``
+        as the state of context ``rows[j]``; every row ends in the last column."""
         rows_t = torch.as_tensor(out_rows) if out_rows is not None else torch.arange(len(rows))
-        pos_t = torch.as_tensor(positions)
-        logits = out.logits[rows_t, pos_t].float()
+        logits = out.logits[rows_t, -1].float()
         if self.logits is None:
             self.logits = torch.zeros((self.batch_size, logits.shape[-1]))
         self.logits[rows] = logits.cpu()
         if self.want_hidden:
-            hidden = out.hidden_states[-1][rows_t, pos_t].float()
+            hidden = out.hidden_states[-1][rows_t, -1].float()
             if self.hidden is None:
                 self.hidden = torch.zeros((self.batch_size, hidden.shape[-1]))
             self.hidden[rows] = hidden.cpu()

@@ -151,7 +151,13 @@ class TextEnv(gym.Env):
         self._order: np.ndarray | None = None
         self._cursor = 0
         self._example: Example | None = None
-        self._ctx = np.zeros(1024, dtype=np.int64)
+        self._prompt_cache: dict[int, tuple[list[int], bool]] = {}
+        # The context lives after `lead` pad tokens (and a mask of `lead` zeros), so that
+        # the left-padded `tokens` observation is one slice of each buffer.
+        self._lead = self.max_obs_tokens
+        self._ids_buf = np.full(self._lead + 1024, self.lm.pad_id, dtype=np.int64)
+        self._mask_buf = np.ones(self._lead + 1024, dtype=np.int64)
+        self._mask_buf[: self._lead] = 0
         self._n = 0
         self._episode_over = True
         self._started = False
@@ -257,7 +263,9 @@ class TextEnv(gym.Env):
         self._example = self.examples[index]
         self._torch_seed = int(self.np_random.integers(2**62))
         self._generator = None
-        prompt_ids, self._prompt_truncated = self._encode_prompt(self._example)
+        if index not in self._prompt_cache:
+            self._prompt_cache[index] = self._encode_prompt(self._example)
+        prompt_ids, self._prompt_truncated = self._prompt_cache[index]
         self._n = 0
         self._append(prompt_ids)
         self._ctx_text = self.lm.decode(prompt_ids) if self.obs_mode == "text" else ""
@@ -365,9 +373,15 @@ class TextEnv(gym.Env):
 
     def _append(self, ids: list[int]) -> None:
         end = self._n + len(ids)
-        if end > len(self._ctx):
-            self._ctx = np.resize(self._ctx, max(end, 2 * len(self._ctx)))
-        self._ctx[self._n : end] = ids
+        if self._lead + end > len(self._ids_buf):
+            size = self._lead + max(end, 2 * (len(self._ids_buf) - self._lead))
+            self._ids_buf = np.resize(self._ids_buf, size)
+            self._mask_buf = np.resize(self._mask_buf, size)
+            self._mask_buf[self._lead :] = 1
+        if len(ids) == 1:
+            self._ids_buf[self._lead + self._n] = ids[0]
+        else:
+            self._ids_buf[self._lead + self._n : self._lead + end] = ids
         if self.obs_mode == "text" and self._n:
             for token in ids:
                 piece = self._ctx_stream.step(token)
@@ -383,7 +397,8 @@ class TextEnv(gym.Env):
     def lm_pending(self) -> tuple[bool, list[int]]:
         """``(restart, ids)``: the context tokens the LM state does not cover yet; with
         ``restart`` the state must be rebuilt from ``ids`` (the whole context)."""
-        return self._synced == 0, self._ctx[self._synced : self._n].tolist()
+        start = self._lead + self._synced
+        return self._synced == 0, self._ids_buf[start : self._lead + self._n].tolist()
 
     def lm_set_state(self, logits: Any, hidden: Any) -> None:
         """Store the LM state after the pending tokens (the vector env calls this)."""
@@ -408,13 +423,12 @@ class TextEnv(gym.Env):
 
     def _observation(self, embedding: Any = None) -> Any:
         if self.obs_mode == "tokens":
-            n, k = self.max_obs_tokens, min(self._n, self.max_obs_tokens)
             # Left padding: the newest token is always at the last position.
-            input_ids = np.full(n, self.lm.pad_id, dtype=np.int64)
-            input_ids[n - k :] = self._ctx[self._n - k : self._n]
-            mask = np.zeros(n, dtype=np.int64)
-            mask[n - k :] = 1
-            return {"input_ids": input_ids, "attention_mask": mask}
+            window = slice(self._n, self._n + self._lead)
+            return {
+                "input_ids": self._ids_buf[window].copy(),
+                "attention_mask": self._mask_buf[window].copy(),
+            }
         if self.obs_mode == "text":
             # Keep the end of the context: the newest text is what the agent acts on.
             return sanitize(self._ctx_text[-self.max_obs_chars :])
@@ -424,7 +438,7 @@ class TextEnv(gym.Env):
 
     def embedding_text(self) -> str:
         """The text a MiniLM embedding observation encodes: the context without markup."""
-        return self.lm.decode(self._ctx[: self._n].tolist(), skip_special_tokens=True)
+        return self.lm.decode(self.context_ids, skip_special_tokens=True)
 
     def _minilm(self) -> Any:
         from textgym.rewards.similarity import MiniLMEncoder
@@ -434,7 +448,7 @@ class TextEnv(gym.Env):
     @property
     def context_ids(self) -> list[int]:
         """The whole context so far (prompt, agent tokens, partner turns); a copy."""
-        return self._ctx[: self._n].tolist()
+        return self._ids_buf[self._lead : self._lead + self._n].tolist()
 
     @property
     def generation(self) -> str:

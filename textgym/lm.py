@@ -56,6 +56,7 @@ class LM:
         self.tokenizer = models.load_tokenizer(self.source)
         self.config = models.load_config(self.source)
         self._model: Any = None
+        self._keeps_last: bool | None = None
         self.vocab_size: int = int(self.config.vocab_size)
         self.context_length: int = int(getattr(self.config, "max_position_embeddings", 2048))
         self.pad_id: int = _first_int(
@@ -73,6 +74,18 @@ class LM:
         if self._model is None:
             self._model = models.load_model(self.source, self.config, self.dtype, self.device)
         return self._model
+
+    def forward_last(self, **kwargs: Any) -> Any:
+        """The model's forward, computing logits for the last position only where the model
+        supports it (``logits_to_keep``): the LM head is a fifth of SmolLM2's compute."""
+        if self._keeps_last is None:
+            import inspect
+
+            params = inspect.signature(self.model.forward).parameters
+            self._keeps_last = "logits_to_keep" in params
+        if self._keeps_last:
+            kwargs["logits_to_keep"] = 1
+        return self.model(**kwargs)
 
     @property
     def hidden_size(self) -> int:
@@ -145,7 +158,7 @@ class LM:
         with torch.inference_mode():
             for _ in range(max_new_tokens):
                 positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -step_ids.shape[1] :]
-                result = self.model(
+                result = self.forward_last(
                     input_ids=step_ids,
                     attention_mask=mask,
                     position_ids=positions,
@@ -204,7 +217,7 @@ class Stream:
             )
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.lm.device)
         with torch.inference_mode():
-            result = self.lm.model(
+            result = self.lm.forward_last(
                 input_ids=input_ids,
                 past_key_values=self._past,
                 use_cache=True,
