@@ -1,0 +1,158 @@
+"""TextVectorEnv: same trajectories as SyncVectorEnv, one LM, batched forwards."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import textgym
+from textgym.batching import BatchedContexts
+from textgym.vector import TextSentimentVectorEnv, TextVectorEnv
+
+
+def _actions(vec, rng, step):
+    space = vec.single_action_space
+    if isinstance(space, gym.spaces.Discrete) and space.n > 1000:
+        actions = rng.integers(3, 1000, size=vec.num_envs)
+        if step % 5 == 4:
+            actions[::2] = 2  # <|im_end|>: some sub-envs end a turn, others go on
+        return actions
+    return vec.action_space.sample()
+
+
+def _rollout(vec, steps, seed):
+    rng = np.random.default_rng(seed)
+    vec.action_space.seed(seed)
+    obs, info = vec.reset(seed=seed)
+    records = [(obs, info["example_id"].tolist())]
+    for t in range(steps):
+        obs, reward, terminated, truncated, info = vec.step(_actions(vec, rng, t))
+        records.append(
+            (obs, reward, terminated, truncated, list(info["generation"]), list(info["example_id"]))
+        )
+    return records
+
+
+def _assert_same(a, b):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            _assert_same(a[key], b[key])
+    elif isinstance(a, np.ndarray) and a.dtype.kind == "f":
+        np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-3)
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b)
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _assert_same(x, y)
+    else:
+        assert a == b
+
+
+CASES = [
+    ("TextSentiment-v0", dict(obs_mode="tokens")),
+    ("TextSentiment-v0", dict(obs_mode="embedding", action_mode="topk", topk=8)),
+    ("TextTranslation-v0", dict(obs_mode="embedding")),
+    ("TextSummarization-v0", dict(obs_mode="text")),
+    ("TextDialogue-v0", dict(obs_mode="embedding", num_turns=2, similarity="lexical")),
+    ("TextDialogue-v0", dict(obs_mode="tokens", action_mode="utterance", num_turns=2)),
+]
+
+
+@pytest.mark.parametrize("env_id, kwargs", CASES)
+def test_same_trajectories_as_sync_vector_env(env_id, kwargs):
+    kwargs = dict(kwargs, model="tiny", max_new_tokens=6)
+    if env_id == "TextDialogue-v0":
+        kwargs.setdefault("similarity", "lexical")
+    sync = gym.make_vec(env_id, num_envs=3, vectorization_mode="sync", **kwargs)
+    ours = gym.make_vec(env_id, num_envs=3, **kwargs)
+    assert isinstance(ours, TextVectorEnv)
+    _assert_same(_rollout(sync, 25, seed=4), _rollout(ours, 25, seed=4))
+
+
+def test_declares_next_step_autoreset_and_resets_after_done():
+    vec = gym.make_vec("TextSentiment-v0", num_envs=2, model="tiny", max_new_tokens=2)
+    assert vec.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    vec.reset(seed=0)
+    vec.step(np.array([5, 5]))
+    _, _, _, truncated, _ = vec.step(np.array([5, 5]))
+    assert truncated.all()
+    obs, reward, terminated, truncated, info = vec.step(np.array([5, 5]))  # autoreset step
+    assert (reward == 0).all() and not terminated.any() and not truncated.any()
+    assert (info["num_new_tokens"] == 0).all()
+
+
+def test_one_lm_for_all_sub_envs():
+    vec = gym.make_vec("TextTranslation-v0", num_envs=4, model="tiny", obs_mode="embedding")
+    assert len({id(env.lm) for env in vec.envs}) == 1
+    assert vec.observation_space.shape == (4, 64)
+
+
+def test_mixing_models_is_a_clear_error():
+    from textgym.envs.sentiment import TextSentimentEnv
+
+    envs = [TextSentimentEnv(model="tiny"), TextSentimentEnv(model="tiny", dtype="bfloat16")]
+    with pytest.raises(ValueError, match="same model, device and dtype"):
+        TextVectorEnv.from_envs(envs)
+
+
+def test_mixing_configurations_is_a_clear_error():
+    from textgym.envs.sentiment import TextSentimentEnv
+
+    envs = [TextSentimentEnv(model="tiny"), TextSentimentEnv(model="tiny", max_obs_tokens=64)]
+    with pytest.raises(ValueError, match="one class and configuration"):
+        TextVectorEnv.from_envs(envs)
+
+
+def test_bad_vector_arguments():
+    vec = TextSentimentVectorEnv(num_envs=2, model="tiny")
+    with pytest.raises(gym.error.ResetNeeded):
+        vec.step(np.array([1, 2]))
+    vec.reset(seed=0)
+    with pytest.raises(ValueError, match="do not match 2 environments"):
+        vec.step(np.array([1, 2, 3]))
+    with pytest.raises(ValueError, match="num_envs must be a positive integer"):
+        TextSentimentVectorEnv(num_envs=0, model="tiny")
+    with pytest.raises(ValueError, match="3 seeds for 2"):
+        vec.reset(seed=[1, 2, 3])
+
+
+def test_action_masks_are_stacked():
+    vec = gym.make_vec(
+        "TextSentiment-v0", num_envs=3, model="tiny", action_mode="topk", topk=4, topk_top_p=0.5
+    )
+    vec.reset(seed=0)
+    masks = vec.action_masks()
+    assert masks.shape == (3, 4) and masks[:, 0].all()
+
+
+def test_batched_contexts_match_single_streams(tiny_lm):
+    """Restarts, single tokens and multi-token chunks in one cache give each row's own
+    logits and hidden state."""
+    rng = np.random.default_rng(0)
+    contexts = [rng.integers(3, 1000, size=n).tolist() for n in (5, 12, 8)]
+    batch = BatchedContexts(tiny_lm, 3, hidden=True)
+    batch.update([(True, c) for c in contexts])
+    for step in range(12):
+        pending = []
+        for row, ctx in enumerate(contexts):
+            if step == 6 and row == 1:
+                contexts[row] = rng.integers(3, 1000, size=20).tolist()  # new episode
+                pending.append((True, contexts[row]))
+                continue
+            new = rng.integers(3, 1000, size=7 if step == 3 and row != 2 else 1).tolist()
+            ctx.extend(new)
+            pending.append((False, new))
+        batch.update(pending)
+        for row, ctx in enumerate(contexts):
+            out = tiny_lm.model(torch.tensor([ctx]), output_hidden_states=True)
+            torch.testing.assert_close(batch.logits[row], out.logits[0, -1], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(
+                batch.hidden[row], out.hidden_states[-1][0, -1], atol=1e-4, rtol=1e-4
+            )
+
+
+def test_every_id_has_a_vector_entry_point():
+    for env_id in textgym.ENV_IDS:
+        assert gym.spec(env_id).vector_entry_point.startswith("textgym.vector:")
