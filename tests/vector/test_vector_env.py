@@ -55,8 +55,9 @@ CASES = [
     ("TextSentiment-v0", dict(obs_mode="embedding", action_mode="topk", topk=8)),
     ("TextTranslation-v0", dict(obs_mode="embedding")),
     ("TextSummarization-v0", dict(obs_mode="text")),
-    ("TextDialogue-v0", dict(obs_mode="embedding", num_turns=2, similarity="lexical")),
-    ("TextDialogue-v0", dict(obs_mode="tokens", action_mode="utterance", num_turns=2)),
+    # A short partner budget keeps these fast; the batched-partner path is the same.
+    ("TextDialogue-v0", dict(obs_mode="embedding", num_turns=2, partner_max_new_tokens=6)),
+    ("TextDialogue-v0", dict(obs_mode="tokens", action_mode="utterance", partner_max_new_tokens=6)),
 ]
 
 
