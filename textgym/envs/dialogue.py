@@ -21,12 +21,20 @@ class TextDialogueEnv(TextEnv):
 
     ## Action Space
     `Discrete(vocab_size)`: the next token id. An end-of-turn token ends the agent's turn.
+    `action_mode="topk"`: `Discrete(topk)`, pick among the LM's `topk` most likely next
+    tokens (`info["proposal_ids"]`, `info["proposal_texts"]`; `action_masks()` marks the
+    valid ones). `action_mode="utterance"`: one step is a whole turn,
+    `MultiDiscrete([vocab_size] * max_new_tokens)` of token ids (ids after the first
+    end-of-turn token are ignored), or a string.
 
     ## Observation Space
     `obs_mode="tokens"` (default): `Dict(input_ids, attention_mask)` of `Box(int64,
     (max_obs_tokens,))` with `max_obs_tokens=512`, left-padded (newest token last); the
     partner's turn is appended to the context as tokens. `obs_mode="text"`: the context as
     a `Text` string.
+    `obs_mode="embedding"`: `Box(float32, (hidden_size,))`, the LM's last hidden state at
+    the newest token (576 for SmolLM2), updated with a KV cache;
+    `embedding_model="minilm"` gives a 384-d MiniLM sentence embedding of the context.
 
     ## Rewards
     At the end of each agent turn: the cosine similarity (all-MiniLM-L6-v2 sentence
@@ -52,7 +60,7 @@ class TextDialogueEnv(TextEnv):
     (NLTK's rule-based ELIZA: no LM call); `persona` (the partner's system prompt);
     `partner_max_new_tokens=32`, `partner_temperature=0.7`, `partner_top_p=0.9`;
     `similarity="minilm"` or `"lexical"`; `empty_penalty=1.0`, `repeat_penalty=0.5`; and
-    the common arguments (`model`, `obs_mode`, `action_mode`, `dataset`, `split`,
+    the common arguments (`model`, `obs_mode`, `action_mode`, `topk`, `topk_temperature`, `topk_top_p`, `embedding_model`, `reward_shaping` (`"terminal"` or `"dense"`), `kl_coef`, `dataset`, `split`,
     `render_mode`, `max_obs_tokens`, `max_obs_chars`, `max_prompt_tokens`,
     `prompt_overflow`, `device`, `dtype`).
 

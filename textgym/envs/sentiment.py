@@ -17,6 +17,11 @@ class TextSentimentEnv(TextEnv):
     ## Action Space
     `Discrete(vocab_size)`: the next token id (49,152 for the default model). An
     end-of-turn token (`<|endoftext|>` or `<|im_end|>` for SmolLM2) ends the episode.
+    `action_mode="topk"`: `Discrete(topk)`, pick among the LM's `topk` most likely next
+    tokens (`info["proposal_ids"]`, `info["proposal_texts"]`; `action_masks()` marks the
+    valid ones). `action_mode="utterance"`: one step is a whole turn,
+    `MultiDiscrete([vocab_size] * max_new_tokens)` of token ids (ids after the first
+    end-of-turn token are ignored), or a string.
 
     ## Observation Space
     `obs_mode="tokens"` (default): `Dict(input_ids=Box(int64, (max_obs_tokens,)),
@@ -24,6 +29,9 @@ class TextSentimentEnv(TextEnv):
     holds the newest token; a longer context keeps its most recent `max_obs_tokens` tokens.
     `obs_mode="text"`: the context as a `Text` string (the last `max_obs_chars`
     characters). The prompt is the plain opening text, without chat markup.
+    `obs_mode="embedding"`: `Box(float32, (hidden_size,))`, the LM's last hidden state at
+    the newest token (576 for SmolLM2), updated with a KV cache;
+    `embedding_model="minilm"` gives a 384-d MiniLM sentence embedding of the context.
 
     ## Rewards
     At the end of the episode: the VADER compound score of the continuation (the generated
@@ -42,7 +50,7 @@ class TextSentimentEnv(TextEnv):
     ## Arguments
     `target="positive"` or `"negative"`; `max_new_tokens=24`; `max_obs_tokens=128`;
     and the common arguments of every textgym environment: `model`, `obs_mode`,
-    `action_mode`, `dataset` (`"openings"`, a JSONL path or a list of examples), `split`
+    `action_mode`, `topk`, `topk_temperature`, `topk_top_p`, `embedding_model`, `reward_shaping` (`"terminal"` or `"dense"`), `kl_coef`, `dataset` (`"openings"`, a JSONL path or a list of examples), `split`
     (`"train"`, `"test"`, `"all"`), `render_mode` (`"ansi"`, `"human"`), `max_obs_chars`,
     `max_prompt_tokens`, `prompt_overflow`, `device`, `dtype`.
 

@@ -14,11 +14,19 @@ class TextSummarizationEnv(TextEnv):
 
     ## Action Space
     `Discrete(vocab_size)`: the next token id. An end-of-turn token ends the episode.
+    `action_mode="topk"`: `Discrete(topk)`, pick among the LM's `topk` most likely next
+    tokens (`info["proposal_ids"]`, `info["proposal_texts"]`; `action_masks()` marks the
+    valid ones). `action_mode="utterance"`: one step is a whole turn,
+    `MultiDiscrete([vocab_size] * max_new_tokens)` of token ids (ids after the first
+    end-of-turn token are ignored), or a string.
 
     ## Observation Space
     `obs_mode="tokens"` (default): `Dict(input_ids, attention_mask)` of `Box(int64,
     (max_obs_tokens,))` with `max_obs_tokens=512`, left-padded (newest token last).
     `obs_mode="text"`: the context as a `Text` string.
+    `obs_mode="embedding"`: `Box(float32, (hidden_size,))`, the LM's last hidden state at
+    the newest token (576 for SmolLM2), updated with a KV cache;
+    `embedding_model="minilm"` gives a 384-d MiniLM sentence embedding of the context.
 
     ## Rewards
     At the end of the episode: ROUGE-L F1 (rouge-score) of the summary against the
@@ -39,7 +47,7 @@ class TextSummarizationEnv(TextEnv):
 
     ## Arguments
     `length_penalty=0.0`; `use_stemmer=False`; `max_new_tokens=48`; and the common
-    arguments (`model`, `obs_mode`, `action_mode`, `dataset`, `split`, `render_mode`,
+    arguments (`model`, `obs_mode`, `action_mode`, `topk`, `topk_temperature`, `topk_top_p`, `embedding_model`, `reward_shaping` (`"terminal"` or `"dense"`), `kl_coef`, `dataset`, `split`, `render_mode`,
     `max_obs_tokens=512`, `max_obs_chars`, `max_prompt_tokens`, `prompt_overflow`,
     `device`, `dtype`).
 

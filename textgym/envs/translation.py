@@ -17,11 +17,19 @@ class TextTranslationEnv(TextEnv):
 
     ## Action Space
     `Discrete(vocab_size)`: the next token id. An end-of-turn token ends the episode.
+    `action_mode="topk"`: `Discrete(topk)`, pick among the LM's `topk` most likely next
+    tokens (`info["proposal_ids"]`, `info["proposal_texts"]`; `action_masks()` marks the
+    valid ones). `action_mode="utterance"`: one step is a whole turn,
+    `MultiDiscrete([vocab_size] * max_new_tokens)` of token ids (ids after the first
+    end-of-turn token are ignored), or a string.
 
     ## Observation Space
     `obs_mode="tokens"` (default): `Dict(input_ids, attention_mask)` of `Box(int64,
     (max_obs_tokens,))`, left-padded (newest token last). `obs_mode="text"`: the context,
     chat markup included, as a `Text` string.
+    `obs_mode="embedding"`: `Box(float32, (hidden_size,))`, the LM's last hidden state at
+    the newest token (576 for SmolLM2), updated with a KV cache;
+    `embedding_model="minilm"` gives a 384-d MiniLM sentence embedding of the context.
 
     ## Rewards
     At the end of the episode: sentence BLEU of the translation against the reference(s)
@@ -43,7 +51,7 @@ class TextTranslationEnv(TextEnv):
     ## Arguments
     `metric="bleu"` or `"chrf"`; `source_language="English"`, `target_language="Spanish"`
     (used in the instruction; pass a dataset of that pair); `max_new_tokens=48`; and the
-    common arguments (`model`, `obs_mode`, `action_mode`, `dataset`, `split`,
+    common arguments (`model`, `obs_mode`, `action_mode`, `topk`, `topk_temperature`, `topk_top_p`, `embedding_model`, `reward_shaping` (`"terminal"` or `"dense"`), `kl_coef`, `dataset`, `split`,
     `render_mode`, `max_obs_tokens=256`, `max_obs_chars`, `max_prompt_tokens`,
     `prompt_overflow`, `device`, `dtype`).
 
