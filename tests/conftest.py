@@ -13,7 +13,7 @@ def tiny_lm():
 
 
 def make(env_id: str, **kwargs):
-    """gym.make on the tiny model; the dialogue env uses lexical similarity unless told."""
+    """gym.make on the tiny model."""
     kwargs.setdefault("model", "tiny")
     return gym.make(env_id, **kwargs)
 
@@ -52,3 +52,15 @@ def _freeze(obs):
 
 
 ENV_IDS = textgym.ENV_IDS
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One intra-op thread: the tiny model's ops are too small to split, and on a loaded
+    2-core machine two threads made the suite ~10x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -117,9 +117,12 @@ class TextEnv(gym.Env):
         self.embedding_model, self.kl_coef = embedding_model, float(kl_coef)
 
         self.lm = load_lm(model, device=device, dtype=dtype)
-        if topk > self.lm.vocab_size:
+        banned = sorted(self.lm.special_ids - self.lm.eos_ids)
+        proposable = self.lm.vocab_size - len(banned)
+        if topk > proposable:
             raise ValueError(
-                f"topk={topk} is larger than the vocabulary ({self.lm.vocab_size} tokens)"
+                f"topk={topk} is more than the {proposable} tokens that can be proposed "
+                f"(vocabulary of {self.lm.vocab_size} minus {len(banned)} special tokens)"
             )
         self.topk = int(topk)
         budget = self._generation_budget()
@@ -143,7 +146,6 @@ class TextEnv(gym.Env):
         self.tracks_logits = action_mode == "topk" or self.kl_coef > 0
         self._proposals: Proposals | None = None
         if action_mode == "topk":
-            banned = sorted(set(self.lm.tokenizer.all_special_ids) - self.lm.eos_ids)
             self._proposals = Proposals(self.topk, topk_temperature, topk_top_p, banned)
         self.action_space = action_space(self)
         self.observation_space = observation_space(self)
@@ -312,10 +314,12 @@ class TextEnv(gym.Env):
             out_of_budget = len(self._turn_tokens) >= self.max_new_tokens
             if ended_by_eos or out_of_budget:
                 break
-        if close_turn and not (ended_by_eos or out_of_budget):
-            # A text or short id utterance without an end token: the turn ends here.
-            self._push_agent_token(min(self.lm.eos_ids, key=self._eos_rank))
-            ended_by_eos = True
+        if close_turn and not ended_by_eos:
+            # An utterance is a whole turn: it ends complete, not cut off. A shorter one
+            # without an end token gets one; one that fills the budget is complete as is.
+            if not out_of_budget:
+                self._push_agent_token(min(self.lm.eos_ids, key=self._eos_rank))
+            ended_by_eos, out_of_budget = True, False
         terminated = truncated = False
         turn_ended = ended_by_eos or out_of_budget
         if turn_ended:
@@ -356,13 +360,12 @@ class TextEnv(gym.Env):
                 extra["invalid_action"] = True
                 index = 0
             return [int(self._proposals.ids[index])], False
-        tokens, is_text = as_utterance(action, self.lm)
+        tokens = as_utterance(action, self.lm)
         if len(tokens) > self.max_new_tokens:
+            # Cut off by the budget: like a token-by-token turn that runs out of it.
             extra["utterance_truncated"] = True
             return tokens[: self.max_new_tokens], False
-        # Ids that fill the whole budget behave exactly like as many token steps; a shorter
-        # utterance (or text) is a complete turn.
-        return tokens, is_text or len(tokens) < self.max_new_tokens
+        return tokens, True
 
     def _push_agent_token(self, token: int) -> None:
         self._append([token])

@@ -52,14 +52,14 @@ def as_token(action: Any, n: int, what: str = "token id") -> int:
     return int(action)
 
 
-def as_utterance(action: Any, lm: Any) -> tuple[list[int], bool]:
-    """Token ids of an utterance action and whether the action was text.
+def as_utterance(action: Any, lm: Any) -> list[int]:
+    """Token ids of an utterance action.
 
     Accepts a string (encoded with the environment's tokenizer) or a 1-D sequence of
     token ids (the ``MultiDiscrete`` space's arrays, lists, tuples).
     """
     if isinstance(action, str):
-        return lm.encode(action), True
+        return lm.encode(action)
     if isinstance(action, (list, tuple)):
         action = np.asarray(action) if action else np.zeros(0, dtype=np.int64)
     if not isinstance(action, np.ndarray) or action.ndim != 1 or action.dtype.kind not in "iu":
@@ -74,7 +74,7 @@ def as_utterance(action: Any, lm: Any) -> tuple[list[int], bool]:
             f"utterance holds token id {int(bad)}, outside [0, {lm.vocab_size}): pass ids of "
             "the environment's tokenizer"
         )
-    return action.tolist(), False
+    return action.tolist()
 
 
 class Proposals:
@@ -83,7 +83,8 @@ class Proposals:
     Tokens are ranked by logit (so by probability at any temperature); special tokens
     other than end-of-turn tokens are never proposed. With ``top_p < 1`` a proposal is
     valid only while the proposals ranked above it hold less than ``top_p`` of the
-    probability mass (computed at ``temperature``); the first is always valid.
+    probability mass (computed at ``temperature``; 0 is greedy: only the first is valid);
+    the first is always valid. Proposals with probability 0 are invalid too.
     """
 
     def __init__(self, k: int, temperature: float, top_p: float, banned: list[int]) -> None:
@@ -99,10 +100,13 @@ class Proposals:
         logits = logits.float().clone()
         if self.banned:
             logits[self.banned] = float("-inf")
+        top_logits, top_ids = torch.topk(logits, self.k)
         if self.temperature > 0:
-            logits = logits / self.temperature
-        probs = torch.softmax(logits, dim=-1)
-        top_probs, top_ids = torch.topk(probs, self.k)
+            probs = torch.softmax(logits / self.temperature, dim=-1)
+            top_probs = probs[top_ids]
+        else:  # greedy: all the mass on the most likely token
+            top_probs = torch.zeros(self.k)
+            top_probs[0] = 1.0
         mass_before = torch.cumsum(top_probs, 0) - top_probs
         mask = top_probs > 0
         if self.top_p < 1.0:

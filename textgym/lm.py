@@ -91,6 +91,15 @@ class LM:
     def hidden_size(self) -> int:
         return int(self.config.hidden_size)
 
+    @property
+    def special_ids(self) -> frozenset[int]:
+        """Every special token id (registered special tokens and added tokens marked
+        special, e.g. SmolLM2's ``<file_sep>``), end-of-turn tokens included."""
+        ids = set(self.tokenizer.all_special_ids)
+        decoder = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
+        ids.update(i for i, tok in decoder.items() if getattr(tok, "special", False))
+        return frozenset(i for i in ids if 0 <= i < self.vocab_size)
+
     def _find_eos_ids(self) -> frozenset[int]:
         ids: set[int] = set()
         for value in (self.tokenizer.eos_token_id, getattr(self.config, "eos_token_id", None)):
