@@ -12,9 +12,11 @@ makes one batched LM call per kind of work instead of one per sub-environment:
 
 Under the same seeds and actions it gives the same observations, rewards, flags and infos
 as ``gymnasium.vector.SyncVectorEnv`` over the same environments (embeddings agree to
-float rounding: batched matmuls round differently). Autoreset is ``NEXT_STEP``, as in
-``SyncVectorEnv``: the step after an episode ends resets that sub-environment and ignores
-its action.
+float rounding: batched matmuls round differently). Autoreset is ``NEXT_STEP`` by
+default, as in ``SyncVectorEnv``: the step after an episode ends resets that
+sub-environment and ignores its action. ``autoreset_mode=AutoresetMode.SAME_STEP`` (what
+Stable-Baselines3 and RLlib expect) resets it within the step that ends the episode and
+puts the last observation and info under ``info["final_obs"]`` and ``info["final_info"]``.
 """
 
 from collections.abc import Sequence
@@ -35,6 +37,7 @@ class TextVectorEnv(VectorEnv):
         env_cls: the environment class (the per-id subclasses below set it).
         max_episode_steps: the registration's safety cap, applied per sub-environment
             (``gym.make_vec`` passes it).
+        autoreset_mode: ``NEXT_STEP`` (default) or ``SAME_STEP``.
         **kwargs: the environment's arguments, the same for every sub-environment.
     """
 
@@ -46,6 +49,7 @@ class TextVectorEnv(VectorEnv):
         num_envs: int = 1,
         env_cls: type[TextEnv] | None = None,
         max_episode_steps: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **kwargs: Any,
     ) -> None:
         env_cls = env_cls or self.env_cls
@@ -53,17 +57,31 @@ class TextVectorEnv(VectorEnv):
             raise ValueError("TextVectorEnv needs env_cls, or use gym.make_vec(id, num_envs=N)")
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        self._init_from_envs([env_cls(**kwargs) for _ in range(num_envs)], max_episode_steps)
+        envs = [env_cls(**kwargs) for _ in range(num_envs)]
+        self._init_from_envs(envs, max_episode_steps, autoreset_mode)
 
     @classmethod
-    def from_envs(cls, envs: Sequence[TextEnv], max_episode_steps: int | None = None):
+    def from_envs(
+        cls,
+        envs: Sequence[TextEnv],
+        max_episode_steps: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+    ) -> "TextVectorEnv":
         """A vector env over existing (unwrapped) environments; they must share one LM,
         class and spaces."""
         self = cls.__new__(cls)
-        self._init_from_envs([getattr(e, "unwrapped", e) for e in envs], max_episode_steps)
+        envs = [getattr(e, "unwrapped", e) for e in envs]
+        self._init_from_envs(envs, max_episode_steps, autoreset_mode)
         return self
 
-    def _init_from_envs(self, envs: list[TextEnv], max_episode_steps: int | None) -> None:
+    def _init_from_envs(
+        self, envs: list[TextEnv], max_episode_steps: int | None, autoreset_mode: Any
+    ) -> None:
+        mode = AutoresetMode(autoreset_mode)
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"autoreset_mode={mode!r} is not supported: NEXT_STEP or SAME_STEP")
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
+        self.autoreset_mode = mode
         if not envs:
             raise ValueError("a vector env needs at least one environment")
         first = envs[0]
@@ -153,8 +171,51 @@ class TextVectorEnv(VectorEnv):
         self._partner_replies()
         self._sync_lm()
         obs, infos = self._finish_all(extras)
-        self._autoreset = terminations | truncations
+        done = terminations | truncations
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
+            obs, infos = self._reset_done(np.flatnonzero(done), obs, infos)
+        else:
+            self._autoreset = done
         return obs, rewards, terminations, truncations, infos
+
+    def _reset_done(self, rows: np.ndarray, obs: Any, infos: dict) -> tuple[Any, dict]:
+        """SAME_STEP autoreset: keep the final observations and infos, reset those rows."""
+        final_obs = [None] * self.num_envs
+        for i in rows:
+            final_obs[i] = self._row(obs, i)
+        final_infos = {}
+        for i in rows:
+            final_infos = self._add_info(final_infos, self._info_row(infos, i), int(i))
+        for i in rows:
+            self.envs[i]._reset_core()
+            self._elapsed[i] = 0
+        self._sync_lm()
+        obs, infos = self._finish_all(
+            [{} for _ in self.envs], only=set(rows.tolist()), previous=(obs, infos)
+        )
+        mask = np.zeros(self.num_envs, dtype=bool)
+        mask[rows] = True
+        infos["final_obs"] = np.array(final_obs, dtype=object)
+        infos["_final_obs"] = mask
+        infos["final_info"] = final_infos
+        infos["_final_info"] = mask
+        return obs, infos
+
+    def _row(self, obs: Any, i: int) -> Any:
+        if isinstance(obs, dict):
+            return {k: v[i].copy() for k, v in obs.items()}
+        return obs[i].copy() if isinstance(obs, np.ndarray) else obs[i]
+
+    @classmethod
+    def _info_row(cls, infos: dict, i: int) -> dict:
+        """Sub-environment i's info out of a batched info dict (inverse of ``_add_info``)."""
+        row = {}
+        for key, value in infos.items():
+            mask = infos.get(f"_{key}")
+            if key.startswith("_") or (mask is not None and not mask[i]):
+                continue
+            row[key] = cls._info_row(value, i) if isinstance(value, dict) else value[i]
+        return row
 
     def _iterate_actions(self, actions: Any) -> Any:
         if isinstance(actions, (list, tuple)) or isinstance(actions[0] if len(actions) else 0, str):
@@ -198,18 +259,30 @@ class TextVectorEnv(VectorEnv):
         for i, env in enumerate(self.envs):
             env.lm_set_state(self._batch.logits[i], None if hidden is None else hidden[i])
 
-    def _finish_all(self, extras: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
-        embeddings: list[Any] = [None] * self.num_envs
+    def _finish_all(
+        self,
+        extras: list[dict[str, Any]],
+        only: set[int] | None = None,
+        previous: tuple[Any, dict] | None = None,
+    ) -> tuple[Any, dict[str, Any]]:
+        """Observations and infos of every row; with ``only``, recompute those rows and take
+        the others from ``previous``."""
+        rows = range(self.num_envs) if only is None else sorted(only)
+        embeddings: dict[int, Any] = {}
         first = self.envs[0]
         if first.obs_mode == "embedding" and first.embedding_model == "minilm":
             from textgym.rewards.similarity import MiniLMEncoder
 
-            encoded = MiniLMEncoder.shared().encode([env.embedding_text() for env in self.envs])
-            embeddings = list(encoded)
+            texts = [self.envs[i].embedding_text() for i in rows]
+            embeddings = dict(zip(rows, MiniLMEncoder.shared().encode(texts), strict=True))
         observations, infos = [], {}
         for i, env in enumerate(self.envs):
-            obs, info = env._finish(embeddings[i])
-            info.update(extras[i])
+            if i in rows:
+                obs, info = env._finish(embeddings.get(i))
+                info.update(extras[i])
+            else:
+                assert previous is not None
+                obs, info = self._row(previous[0], i), self._info_row(previous[1], i)
             observations.append(obs)
             infos = self._add_info(infos, info, i)
         self._observations = concatenate(

@@ -157,3 +157,39 @@ def test_batched_contexts_match_single_streams(tiny_lm):
 def test_every_id_has_a_vector_entry_point():
     for env_id in textgym.ENV_IDS:
         assert gym.spec(env_id).vector_entry_point.startswith("textgym.vector:")
+
+
+@pytest.mark.parametrize("obs_mode", ["tokens", "embedding"])
+def test_same_step_autoreset_matches_sync_vector_env(obs_mode):
+    kwargs = dict(model="tiny", max_new_tokens=3, obs_mode=obs_mode)
+    mode = gym.vector.AutoresetMode.SAME_STEP
+    sync = gym.make_vec(
+        "TextTranslation-v0",
+        num_envs=3,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": mode},
+        **kwargs,
+    )
+    ours = gym.make_vec("TextTranslation-v0", num_envs=3, autoreset_mode=mode, **kwargs)
+    assert ours.metadata["autoreset_mode"] == mode
+    for vec in (sync, ours):
+        vec.reset(seed=1)
+    rng = np.random.default_rng(0)
+    for step in range(7):
+        actions = rng.integers(3, 1000, size=3)
+        if step == 1:
+            actions[1] = 2  # one sub-env ends early
+        a, b = sync.step(actions), ours.step(actions)
+        for x, y in zip(a[:4], b[:4], strict=True):
+            _assert_same(x, y)
+        assert a[4]["example_id"].tolist() == b[4]["example_id"].tolist()
+        if "final_info" in a[4]:
+            assert b[4]["_final_obs"].tolist() == a[4]["_final_obs"].tolist()
+            done = np.flatnonzero(a[4]["_final_obs"])
+            for i in done:
+                _assert_same(a[4]["final_obs"][i], b[4]["final_obs"][i])
+            assert (
+                a[4]["final_info"]["generation"][done].tolist()
+                == b[4]["final_info"]["generation"][done].tolist()
+            )
+            assert (b[4]["num_new_tokens"][done] == 0).all()  # already reset
