@@ -195,7 +195,11 @@ class TextVectorEnv(VectorEnv):
         )
         mask = np.zeros(self.num_envs, dtype=bool)
         mask[rows] = True
-        infos["final_obs"] = np.array(final_obs, dtype=object)
+        # A 1-D object array of per-env observations, as SyncVectorEnv gives (np.array of
+        # equal-shaped rows would make a 2-D object array instead).
+        infos["final_obs"] = np.empty(self.num_envs, dtype=object)
+        for i in rows:
+            infos["final_obs"][i] = final_obs[i]
         infos["_final_obs"] = mask
         infos["final_info"] = final_infos
         infos["_final_info"] = mask
@@ -205,6 +209,11 @@ class TextVectorEnv(VectorEnv):
         if isinstance(obs, dict):
             return {k: v[i].copy() for k, v in obs.items()}
         return obs[i].copy() if isinstance(obs, np.ndarray) else obs[i]
+
+    @classmethod
+    def info_row(cls, infos: dict, i: int) -> dict:
+        """Sub-environment ``i``'s info out of a batched info dict."""
+        return cls._info_row(infos, i)
 
     @classmethod
     def _info_row(cls, infos: dict, i: int) -> dict:

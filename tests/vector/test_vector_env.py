@@ -193,3 +193,18 @@ def test_same_step_autoreset_matches_sync_vector_env(obs_mode):
                 == b[4]["final_info"]["generation"][done].tolist()
             )
             assert (b[4]["num_new_tokens"][done] == 0).all()  # already reset
+
+
+def test_same_step_final_obs_is_one_dimensional_when_every_env_ends():
+    vec = gym.make_vec(
+        "TextSentiment-v0",
+        2,
+        model="tiny",
+        obs_mode="embedding",
+        max_new_tokens=1,
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    vec.reset(seed=0)
+    final_obs = vec.step(np.array([5, 6]))[4]["final_obs"]
+    assert final_obs.shape == (2,) and final_obs[0].dtype == np.float32
+    assert final_obs[0].shape == (64,)

@@ -1,0 +1,279 @@
+"""What the Stable-Baselines3 agents share: config and ``--help``, training, evaluation.
+
+Each agent script (``baselines/sb3_ppo.py`` and its siblings) subclasses :class:`SB3Config`
+with its algorithm's hyperparameters and calls :func:`train` or :func:`evaluate`. The agents
+act on the ``topk`` interface (``Discrete(topk)`` over the LM's proposals) and observe the
+LM's hidden state (``obs_mode="embedding"``, ``MlpPolicy``) or the token ids
+(``obs_mode="tokens"``, ``MultiInputPolicy``); training runs on textgym's batched vector
+env through :class:`textgym.integrations.sb3.SB3VecEnv`.
+
+A run writes to ``out_dir``: ``model.zip`` (``Algo.load``), ``config.json`` (the config's
+fields) and ``eval.json``, the deterministic policy on held-out examples:
+
+    {"env_id": str, "split": "test", "episodes": int, "seed": int,
+     "mean_return": float, "std_return": float, "mean_length": float,
+     "mean_metric": float,   # mean of info["reward_components"]["reward"] at episode end
+     "returns": [float, ...], "metrics": [float, ...], "lengths": [int, ...]}
+"""
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import math
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+import textgym  # noqa: F401  (registers the environment ids)
+
+
+@dataclass
+class SB3Config:
+    algo: ClassVar[str] = "sb3"
+
+    env_id: str = "TextSentiment-v0"
+    """the environment id"""
+    model: str = "smollm2-135m"
+    """the environment's LM: smollm2-135m, tiny (random, for tests), a directory or hub id"""
+    num_envs: int = 8
+    """number of sub-environments in the batched vector env"""
+    total_timesteps: int = 50_000
+    """environment steps (tokens) to train for, summed over the sub-environments"""
+    seed: int = 0
+    """seed of the agent, the environments and the evaluation"""
+    topk: int = 16
+    """size of the LM's proposal set: the agent's action space is Discrete(topk)"""
+    obs_mode: str = "embedding"
+    """observation: embedding (LM hidden state, MlpPolicy) or tokens (MultiInputPolicy)"""
+    max_new_tokens: int | None = None
+    """per-turn token budget (None: the task's default)"""
+    kl_coef: float = 0.0
+    """per-token reward penalty kl_coef * -log p_ref(token) under the env's frozen LM"""
+    learning_rate: float = 3e-4
+    """optimizer learning rate"""
+    out_dir: str | None = None
+    """where model.zip, config.json and eval.json go (None: runs/sb3/<algo>-<env>-<seed>)"""
+    eval_episodes: int = 16
+    """held-out (split=test) episodes the trained policy is evaluated on"""
+    device: str = "cpu"
+    """device of the LM and the policy: cpu, cuda or auto"""
+    torch_threads: int = 0
+    """torch intra-op threads (0: torch's default; 1 is fastest for the tiny model)"""
+    verbose: int = 1
+    """SB3 verbosity: 0 silent, 1 logs rollout/ep_rew_mean and the losses"""
+    evaluate: str | None = None
+    """evaluate the model at this path (model.zip or its run directory) instead of training"""
+
+    def __post_init__(self) -> None:
+        if self.obs_mode not in ("embedding", "tokens"):
+            raise ValueError(
+                f"obs_mode={self.obs_mode!r} is not supported by the SB3 agents: use "
+                "'embedding' or 'tokens' (SB3 policies need array observations, not text)"
+            )
+        if self.out_dir is None:
+            env = self.env_id.replace("/", "_")
+            self.out_dir = f"runs/sb3/{self.algo}-{env}-{self.seed}"
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """The environment arguments of this config (training and evaluation alike)."""
+        kwargs: dict[str, Any] = dict(
+            model=self.model,
+            obs_mode=self.obs_mode,
+            action_mode="topk",
+            topk=self.topk,
+            kl_coef=self.kl_coef,
+            device=self.device,
+        )
+        if self.max_new_tokens is not None:
+            kwargs["max_new_tokens"] = self.max_new_tokens
+        return kwargs
+
+    def policy(self) -> str:
+        return "MultiInputPolicy" if self.obs_mode == "tokens" else "MlpPolicy"
+
+
+# -- config and --help --------------------------------------------------------------------------
+def field_docstrings(cls: type) -> dict[str, str]:
+    """Each dataclass field's docstring (the string literal after it), subclasses first."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        tree = ast.parse(inspect.getsource(klass).lstrip())
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, after in zip(body, body[1:], strict=False):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                docs[node.target.id] = after.value.value.strip()
+    return docs
+
+
+def _arg_type(annotation: Any) -> tuple[Any, bool]:
+    """The argparse type of a field's annotation and whether None is allowed."""
+    if isinstance(annotation, types.UnionType):
+        args = [a for a in annotation.__args__ if a is not type(None)]
+        return args[0], len(args) < len(annotation.__args__)
+    return annotation, False
+
+
+def parse_config(cls: type, argv: list[str] | None = None) -> Any:
+    """``cls`` (an :class:`SB3Config` subclass) from command-line arguments: one
+    ``--field-name`` per field, its docstring as the help text."""
+    docs = field_docstrings(cls)
+    parser = argparse.ArgumentParser(
+        description=(inspect.getmodule(cls).__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for field in dataclasses.fields(cls):
+        kind, optional = _arg_type(field.type)
+        flag = "--" + field.name.replace("_", "-")
+        help_text = docs.get(field.name, "")
+        if kind is bool:
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text
+            )
+            continue
+
+        def convert(text: str, kind: Any = kind, optional: bool = optional) -> Any:
+            return None if optional and text.lower() == "none" else kind(text)
+
+        convert.__name__ = kind.__name__  # argparse names the type in its error messages
+        parser.add_argument(flag, type=convert, default=field.default, help=help_text)
+    return cls(**vars(parser.parse_args(argv)))
+
+
+def load_config(cls: type, path: str | Path) -> Any:
+    """A config saved as ``config.json`` by :func:`train`."""
+    saved = json.loads(Path(path).read_text())
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in saved.items() if k in names})
+
+
+# -- training -----------------------------------------------------------------------------------
+def make_env(config: SB3Config) -> Any:
+    """The training env: a seeded ``VecMonitor(SB3VecEnv)`` over the batched vector env."""
+    from textgym.integrations.sb3 import make_sb3_vec_env
+
+    return make_sb3_vec_env(config.env_id, config.num_envs, seed=config.seed, **config.env_kwargs())
+
+
+def train(algo_cls: type, config: SB3Config, policy: str | None = None, **algo_kwargs: Any) -> dict:
+    """Train ``algo_cls`` on the config's env, save ``model.zip`` and ``config.json`` to
+    ``out_dir``, then evaluate; returns the evaluation (also in ``eval.json``)."""
+    _set_threads(config)
+    env = make_env(config)
+    model = algo_cls(
+        policy or config.policy(),
+        env,
+        learning_rate=config.learning_rate,
+        seed=config.seed,
+        device=config.device,
+        verbose=config.verbose,
+        **algo_kwargs,
+    )
+    model.learn(total_timesteps=config.total_timesteps)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.zip")
+    (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    env.close()
+    return evaluate(model, config)
+
+
+def _set_threads(config: SB3Config) -> None:
+    if config.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(config.torch_threads)
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+def evaluate(
+    model_path_or_model: Any,
+    config: SB3Config,
+    episodes: int | None = None,
+    split: str = "test",
+    algo_cls: type | None = None,
+    out_path: str | Path | None = None,
+) -> dict:
+    """Run the deterministic policy for ``episodes`` (default ``config.eval_episodes``)
+    episodes on one environment over the ``split`` examples (a seeded shuffle, seed
+    ``config.seed``). A path (model.zip) needs ``algo_cls`` to load it. Writes the result
+    to ``out_path`` (default ``<out_dir>/eval.json``) and returns it; the schema is in the
+    module docstring. MaskablePPO-style models get the env's ``action_masks()``."""
+    _set_threads(config)
+    model = model_path_or_model
+    if isinstance(model, (str, Path)):
+        if algo_cls is None:
+            raise ValueError("evaluate() needs algo_cls to load a model from a path")
+        model = algo_cls.load(model, device=config.device)
+    episodes = config.eval_episodes if episodes is None else episodes
+    masked = "action_masks" in inspect.signature(model.predict).parameters
+    env = gym.make(config.env_id, split=split, **config.env_kwargs())
+    returns, lengths, metrics = [], [], []
+    for episode in range(episodes):
+        # One seeded reset, then the shuffle's next examples.
+        obs, info = env.reset(seed=config.seed if episode == 0 else None)
+        total, steps, done = 0.0, 0, False
+        while not done:
+            masks = {"action_masks": env.unwrapped.action_masks()} if masked else {}
+            action, _ = model.predict(obs, deterministic=True, **masks)
+            obs, reward, terminated, truncated, info = env.step(int(action))
+            total += float(reward)
+            steps += 1
+            done = terminated or truncated
+        returns.append(total)
+        lengths.append(steps)
+        metrics.append(float(info.get("reward_components", {}).get("reward", math.nan)))
+    env.close()
+    result = {
+        "env_id": config.env_id,
+        "split": split,
+        "episodes": episodes,
+        "seed": config.seed,
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "mean_length": float(np.mean(lengths)),
+        "mean_metric": float(np.mean(metrics)),
+        "returns": returns,
+        "metrics": metrics,
+        "lengths": lengths,
+    }
+    out_path = Path(out_path) if out_path is not None else Path(config.out_dir) / "eval.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"eval on {episodes} {split} episodes: return {result['mean_return']:.4f} "
+        f"± {result['std_return']:.4f}, length {result['mean_length']:.1f}, "
+        f"metric {result['mean_metric']:.4f} -> {out_path}"
+    )
+    return result
+
+
+EVAL_FIELDS = ("eval_episodes", "device", "torch_threads", "verbose")
+
+
+def evaluate_saved(algo_cls: type, config_cls: type, path: str | Path, config: Any) -> dict:
+    """``--evaluate PATH``: evaluate a saved model (``model.zip`` or its run directory) under
+    the environment settings of the ``config.json`` saved beside it (``config``'s if there is
+    none) and ``config``'s :data:`EVAL_FIELDS`; writes ``eval.json`` beside the model."""
+    path = Path(path)
+    model_path = path / "model.zip" if path.is_dir() else path
+    saved = model_path.parent / "config.json"
+    if saved.exists():
+        # The environment must be the one trained on; how to evaluate comes from the caller.
+        evaluation = {k: getattr(config, k) for k in EVAL_FIELDS}
+        config = dataclasses.replace(load_config(config_cls, saved), **evaluation)
+    config.out_dir = str(model_path.parent)
+    return evaluate(model_path, config, algo_cls=algo_cls)
