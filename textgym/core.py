@@ -286,7 +286,7 @@ class TextEnv(gym.Env):
     def _start_turn(self) -> None:
         self._turn_tokens: list[int] = []
         self._gen_text = ""
-        self._gen_stream = self.lm.detokenizer(skip_special_tokens=True)
+        self._gen_step = self.lm.detokenizer(skip_special_tokens=True).step_fn()
         self._potential = 0.0  # dense shaping: the metric of the turn so far
 
     def _step_core(self, action: Any) -> tuple[float, bool, bool, dict[str, Any]]:
@@ -368,9 +368,15 @@ class TextEnv(gym.Env):
         return tokens, True
 
     def _push_agent_token(self, token: int) -> None:
-        self._append([token])
+        # The hot path of `tokens` mode (tens of thousands of calls a second): the common
+        # case writes straight into the buffer instead of going through _append.
+        if self.obs_mode == "text" or self._lead + self._n >= len(self._ids_buf):
+            self._append([token])
+        else:
+            self._ids_buf[self._lead + self._n] = token
+            self._n += 1
         self._turn_tokens.append(token)
-        piece = self._gen_stream.step(token)
+        piece = self._gen_step(token)
         if piece:
             self._gen_text += piece
 

@@ -38,8 +38,13 @@ def action_space(env: Any) -> spaces.Space:
     return spaces.MultiDiscrete(np.full(env.max_new_tokens, env.lm.vocab_size, dtype=np.int64))
 
 
+_FAST_INTS = (int, np.int64, np.int32)
+
+
 def as_token(action: Any, n: int, what: str = "token id") -> int:
     """One integer in [0, n), or an :class:`InvalidAction` naming the value and the fix."""
+    if type(action) in _FAST_INTS and 0 <= action < n:  # the common case, checked fast
+        return int(action)
     if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
         action = action.item()
     if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):

@@ -259,6 +259,14 @@ class Detokenizer:
         self._ids: list[int] = []
         self._text = ""
 
+    def step_fn(self) -> Any:
+        """``step`` as a plain callable, bound to the Rust decoder where there is one
+        (saves a Python call per token on the environment's hot path)."""
+        if self._stream is not None:
+            stream, backend = self._stream, self._backend
+            return lambda token: stream.step(backend, token)
+        return self.step
+
     def step(self, token: int) -> str | None:
         if self._stream is not None:
             return self._stream.step(self._backend, int(token))
