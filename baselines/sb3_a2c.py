@@ -6,7 +6,7 @@ python -m baselines.sb3_a2c --evaluate runs/sb3/a2c-TextSentiment-v0-0
 
 from dataclasses import dataclass
 
-from baselines.sb3_common import SB3Config, evaluate_saved, parse_config, train
+from baselines.sb3_common import SB3Config, run
 
 
 @dataclass
@@ -34,20 +34,7 @@ class A2CConfig(SB3Config):
 def main(argv: list[str] | None = None) -> dict:
     from stable_baselines3 import A2C
 
-    config = parse_config(A2CConfig, argv)
-    if config.evaluate:
-        return evaluate_saved(A2C, A2CConfig, config.evaluate, config)
-    return train(
-        A2C,
-        config,
-        n_steps=config.n_steps,
-        gamma=config.gamma,
-        gae_lambda=config.gae_lambda,
-        ent_coef=config.ent_coef,
-        vf_coef=config.vf_coef,
-        max_grad_norm=config.max_grad_norm,
-        normalize_advantage=config.normalize_advantage,
-    )
+    return run(A2C, A2CConfig, argv)
 
 
 if __name__ == "__main__":

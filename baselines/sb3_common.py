@@ -97,6 +97,18 @@ class SB3Config:
     def policy(self) -> str:
         return "MultiInputPolicy" if self.obs_mode == "tokens" else "MlpPolicy"
 
+    # Fields of a subclass that configure the environment rather than the algorithm.
+    env_fields: ClassVar[tuple[str, ...]] = ()
+
+    def algo_kwargs(self) -> dict[str, Any]:
+        """The algorithm's keyword arguments: the fields a subclass adds to SB3Config."""
+        base = {f.name for f in dataclasses.fields(SB3Config)}
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in base and f.name not in self.env_fields
+        }
+
 
 # -- config and --help --------------------------------------------------------------------------
 def field_docstrings(cls: type) -> dict[str, str]:
@@ -262,6 +274,15 @@ def evaluate(
 
 
 EVAL_FIELDS = ("eval_episodes", "device", "torch_threads", "verbose")
+
+
+def run(algo_cls: type, config_cls: type, argv: list[str] | None = None) -> dict:
+    """An agent script's ``main``: parse the config, then train (and evaluate) or, with
+    ``--evaluate PATH``, evaluate a saved model."""
+    config = parse_config(config_cls, argv)
+    if config.evaluate:
+        return evaluate_saved(algo_cls, config_cls, config.evaluate, config)
+    return train(algo_cls, config, **config.algo_kwargs())
 
 
 def evaluate_saved(algo_cls: type, config_cls: type, path: str | Path, config: Any) -> dict:

@@ -10,8 +10,9 @@ machines. ``learning_starts`` is small so that short runs learn at all.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
-from baselines.sb3_common import SB3Config, evaluate_saved, parse_config, train
+from baselines.sb3_common import SB3Config, run
 
 
 @dataclass
@@ -39,27 +40,17 @@ class DQNConfig(SB3Config):
     exploration_final_eps: float = 0.05
     """final epsilon of the epsilon-greedy exploration"""
 
+    def algo_kwargs(self) -> dict[str, Any]:
+        # A buffer larger than the run would only reserve memory it never fills.
+        kwargs = super().algo_kwargs()
+        kwargs["buffer_size"] = max(1, min(self.buffer_size, self.total_timesteps))
+        return kwargs
+
 
 def main(argv: list[str] | None = None) -> dict:
     from stable_baselines3 import DQN
 
-    config = parse_config(DQNConfig, argv)
-    if config.evaluate:
-        return evaluate_saved(DQN, DQNConfig, config.evaluate, config)
-    return train(
-        DQN,
-        config,
-        # A buffer larger than the run would only reserve memory it never fills.
-        buffer_size=max(1, min(config.buffer_size, config.total_timesteps)),
-        learning_starts=config.learning_starts,
-        batch_size=config.batch_size,
-        gamma=config.gamma,
-        train_freq=config.train_freq,
-        gradient_steps=config.gradient_steps,
-        target_update_interval=config.target_update_interval,
-        exploration_fraction=config.exploration_fraction,
-        exploration_final_eps=config.exploration_final_eps,
-    )
+    return run(DQN, DQNConfig, argv)
 
 
 if __name__ == "__main__":

@@ -12,31 +12,19 @@ in training (through ``env_method("action_masks")``) and in evaluation.
 from dataclasses import dataclass
 from typing import Any
 
-from baselines.sb3_common import SB3Config, evaluate_saved, parse_config, train
+from baselines.sb3_common import run
+from baselines.sb3_ppo import PPOConfig
 
 
 @dataclass
-class MaskablePPOConfig(SB3Config):
+class MaskablePPOConfig(PPOConfig):
     algo = "maskable_ppo"
+    env_fields = ("topk_temperature", "topk_top_p")
 
     topk_temperature: float = 1.0
     """temperature at which the proposals' probabilities (and so the mask) are computed"""
     topk_top_p: float = 0.9
     """nucleus mass: proposals ranked after this much probability are masked"""
-    n_steps: int = 128
-    """rollout steps per sub-environment between updates (n_steps * num_envs per rollout)"""
-    batch_size: int = 256
-    """minibatch size"""
-    n_epochs: int = 4
-    """optimisation epochs over each rollout"""
-    gamma: float = 1.0
-    """discount factor (1: the reward comes once, at the end of the episode)"""
-    gae_lambda: float = 0.95
-    """GAE lambda"""
-    clip_range: float = 0.2
-    """PPO clipping parameter"""
-    ent_coef: float = 0.01
-    """entropy bonus coefficient"""
 
     def env_kwargs(self) -> dict[str, Any]:
         return {
@@ -49,20 +37,7 @@ class MaskablePPOConfig(SB3Config):
 def main(argv: list[str] | None = None) -> dict:
     from sb3_contrib import MaskablePPO
 
-    config = parse_config(MaskablePPOConfig, argv)
-    if config.evaluate:
-        return evaluate_saved(MaskablePPO, MaskablePPOConfig, config.evaluate, config)
-    return train(
-        MaskablePPO,
-        config,
-        n_steps=config.n_steps,
-        batch_size=config.batch_size,
-        n_epochs=config.n_epochs,
-        gamma=config.gamma,
-        gae_lambda=config.gae_lambda,
-        clip_range=config.clip_range,
-        ent_coef=config.ent_coef,
-    )
+    return run(MaskablePPO, MaskablePPOConfig, argv)
 
 
 if __name__ == "__main__":

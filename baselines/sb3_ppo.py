@@ -6,7 +6,7 @@ python -m baselines.sb3_ppo --evaluate runs/sb3/ppo-TextSentiment-v0-0
 
 from dataclasses import dataclass
 
-from baselines.sb3_common import SB3Config, evaluate_saved, parse_config, train
+from baselines.sb3_common import SB3Config, run
 
 
 @dataclass
@@ -36,22 +36,7 @@ class PPOConfig(SB3Config):
 def main(argv: list[str] | None = None) -> dict:
     from stable_baselines3 import PPO
 
-    config = parse_config(PPOConfig, argv)
-    if config.evaluate:
-        return evaluate_saved(PPO, PPOConfig, config.evaluate, config)
-    return train(
-        PPO,
-        config,
-        n_steps=config.n_steps,
-        batch_size=config.batch_size,
-        n_epochs=config.n_epochs,
-        gamma=config.gamma,
-        gae_lambda=config.gae_lambda,
-        clip_range=config.clip_range,
-        ent_coef=config.ent_coef,
-        vf_coef=config.vf_coef,
-        max_grad_norm=config.max_grad_norm,
-    )
+    return run(PPO, PPOConfig, argv)
 
 
 if __name__ == "__main__":
