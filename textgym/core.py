@@ -164,6 +164,9 @@ class TextEnv(gym.Env):
         self._episode_over = True
         self._started = False
         self._stream: Any = None
+        # With kl_coef > 0, an agent may set this to log pi(action) before each step; the
+        # penalty then is the per-token KL estimate kl_coef * (log pi - log p_ref).
+        self.policy_logprob: float | None = None
         self.lm_logits: Any = None
         self.lm_hidden: Any = None
 
@@ -302,10 +305,14 @@ class TextEnv(gym.Env):
         tokens, close_turn = self._action_tokens(action, extra)
         reward = 0.0
         if self.kl_coef > 0:
-            # One token per step here (token or topk): the penalty of the chosen token.
+            # One token per step here (token or topk): the penalty of the chosen token,
+            # kl_coef * (log pi - log p_ref) when the agent told us log pi, else the
+            # reference NLL kl_coef * -log p_ref (the KL plus pi's entropy, in expectation).
             ref_logprob = float(self.lm_logits.float().log_softmax(-1)[tokens[0]])
+            policy_logprob = self.policy_logprob if self.policy_logprob is not None else 0.0
+            self.policy_logprob = None
             extra["ref_logprob"] = ref_logprob
-            extra["kl_penalty"] = self.kl_coef * -ref_logprob
+            extra["kl_penalty"] = self.kl_coef * (policy_logprob - ref_logprob)
             reward -= extra["kl_penalty"]
         ended_by_eos = out_of_budget = False
         for token in tokens:

@@ -307,6 +307,15 @@ class TextVectorEnv(VectorEnv):
             return obs.copy()
         return obs
 
+    def set_policy_logprobs(self, logprobs: Any) -> None:
+        """With ``kl_coef > 0``: the agent's log pi of the actions it is about to step, one
+        per sub-environment, so the KL penalty is ``kl_coef * (log pi - log p_ref)``."""
+        values = np.asarray(logprobs, dtype=np.float64).reshape(-1)
+        if values.shape != (self.num_envs,):
+            raise ValueError(f"expected {self.num_envs} log-probabilities, got {values.shape}")
+        for env, value in zip(self.envs, values, strict=True):
+            env.policy_logprob = float(value)
+
     def action_masks(self) -> np.ndarray:
         """(num_envs, k) valid-action masks for ``topk`` (MaskablePPO's convention)."""
         return np.stack([env.action_masks() for env in self.envs])

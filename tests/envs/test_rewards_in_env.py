@@ -111,3 +111,33 @@ def test_dialogue_minilm_reward_prefers_the_reference_meaning():
     good = _write(env, ref)[-1][1]
     bad = _write(env, "The stock market closed lower on Tuesday.")[-1][1]
     assert good == pytest.approx(1.0, abs=1e-5) and bad < 0.4
+
+
+def test_kl_penalty_uses_the_policy_logprob_when_given():
+    import torch
+
+    env = make("TextTranslation-v0", kl_coef=0.5).unwrapped
+    env.reset(seed=0)
+    ctx = env.context_ids
+    with torch.inference_mode():
+        ref = env.lm.model(torch.tensor([ctx])).logits[0, -1].log_softmax(-1)[700].item()
+    env.policy_logprob = -1.25
+    _, reward, _, _, info = env.step(700)
+    assert info["ref_logprob"] == pytest.approx(ref, abs=1e-4)
+    assert reward == pytest.approx(-0.5 * (-1.25 - ref), abs=1e-4)
+    assert env.policy_logprob is None  # consumed: the next step needs a new one
+    _, reward, _, _, info = env.step(701)
+    assert reward == pytest.approx(0.5 * info["ref_logprob"])
+
+
+def test_vector_env_passes_policy_logprobs():
+    import gymnasium as gym
+    import numpy as np
+
+    vec = gym.make_vec("TextTranslation-v0", num_envs=2, model="tiny", kl_coef=1.0)
+    vec.reset(seed=0)
+    vec.set_policy_logprobs([-2.0, -3.0])
+    _, rewards, _, _, info = vec.step(np.array([700, 700]))
+    np.testing.assert_allclose(rewards, -(np.array([-2.0, -3.0]) - info["ref_logprob"]))
+    with pytest.raises(ValueError, match="expected 2 log-probabilities"):
+        vec.set_policy_logprobs([0.0])
