@@ -21,14 +21,12 @@ import ast
 import dataclasses
 import inspect
 import json
-import math
 import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
-import numpy as np
 
 import textgym  # noqa: F401  (registers the environment ids)
 
@@ -180,21 +178,29 @@ def make_env(config: SB3Config) -> Any:
     return make_sb3_vec_env(config.env_id, config.num_envs, seed=config.seed, **config.env_kwargs())
 
 
-def train(algo_cls: type, config: SB3Config, policy: str | None = None, **algo_kwargs: Any) -> dict:
-    """Train ``algo_cls`` on the config's env, save ``model.zip`` and ``config.json`` to
-    ``out_dir``, then evaluate; returns the evaluation (also in ``eval.json``)."""
+def build_model(algo_cls: type, config: SB3Config, policy: str | None = None) -> Any:
+    """The SB3 model on the config's batched vector env, with the config's hyperparameters
+    (``config.algo_kwargs()``)."""
     _set_threads(config)
-    env = make_env(config)
-    model = algo_cls(
+    return algo_cls(
         policy or config.policy(),
-        env,
+        make_env(config),
         learning_rate=config.learning_rate,
         seed=config.seed,
         device=config.device,
         verbose=config.verbose,
-        **algo_kwargs,
+        **config.algo_kwargs(),
     )
-    model.learn(total_timesteps=config.total_timesteps)
+
+
+def train(
+    algo_cls: type, config: SB3Config, policy: str | None = None, callback: Any = None
+) -> dict:
+    """Train ``algo_cls`` on the config's env, save ``model.zip`` and ``config.json`` to
+    ``out_dir``, then evaluate; returns the evaluation (also in ``eval.json``)."""
+    model = build_model(algo_cls, config, policy)
+    env = model.get_env()
+    model.learn(total_timesteps=config.total_timesteps, callback=callback)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.zip")
@@ -220,8 +226,8 @@ def evaluate(
     out_path: str | Path | None = None,
 ) -> dict:
     """Run the deterministic policy for ``episodes`` (default ``config.eval_episodes``)
-    episodes on one environment over the ``split`` examples (a seeded shuffle, seed
-    ``config.seed``). A path (model.zip) needs ``algo_cls`` to load it. Writes the result
+    episodes on one environment over the ``split`` examples (episode i plays example i,
+    as :func:`baselines.reference.run_evaluation` does for every agent). A path (model.zip) needs ``algo_cls`` to load it. Writes the result
     to ``out_path`` (default ``<out_dir>/eval.json``) and returns it; the schema is in the
     module docstring. MaskablePPO-style models get the env's ``action_masks()``."""
     _set_threads(config)
@@ -230,38 +236,25 @@ def evaluate(
         if algo_cls is None:
             raise ValueError("evaluate() needs algo_cls to load a model from a path")
         model = algo_cls.load(model, device=config.device)
+    from baselines.reference import run_evaluation
+
     episodes = config.eval_episodes if episodes is None else episodes
     masked = "action_masks" in inspect.signature(model.predict).parameters
+
+    def act(obs: Any, env: gym.Env) -> int:
+        masks = {"action_masks": env.unwrapped.action_masks()} if masked else {}
+        return int(model.predict(obs, deterministic=True, **masks)[0])
+
     env = gym.make(config.env_id, split=split, **config.env_kwargs())
-    returns, lengths, metrics = [], [], []
-    for episode in range(episodes):
-        # One seeded reset, then the shuffle's next examples.
-        obs, info = env.reset(seed=config.seed if episode == 0 else None)
-        total, steps, done = 0.0, 0, False
-        while not done:
-            masks = {"action_masks": env.unwrapped.action_masks()} if masked else {}
-            action, _ = model.predict(obs, deterministic=True, **masks)
-            obs, reward, terminated, truncated, info = env.step(int(action))
-            total += float(reward)
-            steps += 1
-            done = terminated or truncated
-        returns.append(total)
-        lengths.append(steps)
-        metrics.append(float(info.get("reward_components", {}).get("reward", math.nan)))
-    env.close()
+    # The same held-out episodes (example i, seed) as the reference agents and the suite.
     result = {
         "env_id": config.env_id,
         "split": split,
         "episodes": episodes,
         "seed": config.seed,
-        "mean_return": float(np.mean(returns)),
-        "std_return": float(np.std(returns)),
-        "mean_length": float(np.mean(lengths)),
-        "mean_metric": float(np.mean(metrics)),
-        "returns": returns,
-        "metrics": metrics,
-        "lengths": lengths,
+        **run_evaluation(env, act, episodes, config.seed),
     }
+    env.close()
     out_path = Path(out_path) if out_path is not None else Path(config.out_dir) / "eval.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=2) + "\n")
@@ -282,7 +275,7 @@ def run(algo_cls: type, config_cls: type, argv: list[str] | None = None) -> dict
     config = parse_config(config_cls, argv)
     if config.evaluate:
         return evaluate_saved(algo_cls, config_cls, config.evaluate, config)
-    return train(algo_cls, config, **config.algo_kwargs())
+    return train(algo_cls, config)
 
 
 def evaluate_saved(algo_cls: type, config_cls: type, path: str | Path, config: Any) -> dict:

@@ -50,6 +50,16 @@ SCHEMA = {
     "returns": list,
     "metrics": list,
     "lengths": list,
+    # Shared with the reference agents (baselines.reference.run_evaluation):
+    "std_metric": float,
+    "mean_gen_tokens": float,
+    "std_gen_tokens": float,
+    "gen_tokens": list,
+    "perplexity": float,
+    "perplexities": list,
+    "generations": list,
+    "nll_sum": float,
+    "scored_tokens": int,
 }
 
 

@@ -77,8 +77,11 @@ def test_honest_note():
     # Better on average but by less than the spread of its seeds.
     noisy = [_run("ppo", 0, 0.30, 0, 10, 20.0), _run("ppo", 1, 0.80, 0, 10, 20.0)]
     assert note(*noisy) == "within seed spread of lm-sampled (+0.050)"
-    assert note(_run("ppo", 0, 0.60, 0, 10, 20.0)) == ""  # beats it: nothing to say
-    hacked = note(_run("ppo", 0, 0.90, 0, 10, 500.0))
+    clear = [_run("ppo", 0, 0.60, 0, 10, 20.0), _run("ppo", 1, 0.62, 0, 10, 20.0)]
+    assert note(*clear) == ""  # beats it beyond the spread: nothing to say
+    single = note(_run("ppo", 0, 0.60, 0, 10, 20.0))
+    assert single == "beats lm-sampled (+0.100) but on one seed: no spread to judge"
+    hacked = note(*[_run("ppo", s, 0.90, 0, 10, 500.0) for s in (0, 1)])
     assert hacked == "perplexity 25x lm-sampled's: check for reward hacking"
     assert report.aggregate(seeds)[0]["note"] == "zero-shot baseline"
     assert report.aggregate([_run("ppo", 0, 0.9, 0, 1, 1.0)])[0]["note"].startswith("no lm-")
