@@ -16,16 +16,6 @@ ENDOFTEXT, IM_START, IM_END = 0, 1, 2  # SmolLM2's special tokens; 0 and 2 end a
 VOCAB = 49152
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: the tiny model gains nothing from more, and on a busy 2-core
-    machine they make each step about ten times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_env(env_id, **kwargs):
     """The unwrapped environment on the tiny model; the dialogue env gets lexical
     similarity, two turns and a short LM partner unless told otherwise."""

@@ -18,16 +18,6 @@ from tests.conftest import ENV_IDS, make
 DIALOGUE = "TextDialogue-v0"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: the tiny model gains nothing from more, and on a busy 2-core
-    machine they make each step about ten times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_env(env_id, **kwargs):
     """gym.make on the tiny model; dialogue gets lexical similarity, two turns and a short
     LM partner."""
