@@ -1,0 +1,107 @@
+"""The configuration of a token-level PPO run (and of its critic-free variants)."""
+
+from dataclasses import dataclass
+
+ALGOS = ("ppo", "reinforce", "rloo", "grpo")
+
+
+@dataclass
+class PPOConfig:
+    # -- run ---------------------------------------------------------------------------------
+    env_id: str = "TextSentiment-v0"
+    """the textgym environment id (rollouts use its ``utterance`` interface)"""
+    model: str = "smollm2-135m"
+    """the policy's initial weights and the frozen reference: a textgym model name"""
+    algo: str = "ppo"
+    """ppo (value head + GAE), reinforce (batch-mean baseline), rloo or grpo"""
+    seed: int = 0
+    """seed of the environments, the sampling generator and the value head"""
+    device: str = "auto"
+    """torch device; auto picks CUDA when available"""
+    total_iterations: int = 100
+    """number of rollout + update iterations"""
+
+    # -- rollout -----------------------------------------------------------------------------
+    batch_size: int = 64
+    """sequences (agent turns) per iteration, one per sub-environment"""
+    group_size: int = 4
+    """samples per prompt for rloo and grpo (k); ignored by ppo and reinforce"""
+    max_new_tokens: int | None = None
+    """per-turn token budget; None keeps the environment's default"""
+    missing_eos_penalty: float | None = None
+    """subtracted from the reward of a turn that ends without an end-of-turn token"""
+
+    # -- optimisation --------------------------------------------------------------------------
+    minibatch_size: int = 16
+    """sequences per gradient step"""
+    update_epochs: int = 4
+    """passes over each batch"""
+    learning_rate: float = 1e-5
+    """Adam learning rate at the start"""
+    anneal_lr: bool = True
+    """decay the learning rate linearly to 0 over the run"""
+    max_grad_norm: float = 1.0
+    """global gradient-norm clip"""
+
+    # -- PPO ---------------------------------------------------------------------------------
+    gamma: float = 1.0
+    """discount per token"""
+    lam: float = 0.95
+    """GAE lambda"""
+    clip_coef: float = 0.2
+    """policy ratio clip epsilon"""
+    vf_clip_coef: float = 0.2
+    """value clip range around the rollout's values"""
+    vf_coef: float = 0.1
+    """weight of the value loss"""
+    whiten_advantages: bool = True
+    """normalise advantages over the batch's tokens"""
+
+    # -- KL to the reference -----------------------------------------------------------------
+    kl_coef: float = 0.05
+    """initial (or fixed) coefficient of the per-token KL penalty"""
+    adaptive_kl: bool = True
+    """adapt kl_coef toward target_kl (Ziegler et al. 2019); False keeps it fixed"""
+    target_kl: float = 6.0
+    """the adaptive controller's target KL per sequence (nats)"""
+    kl_horizon: int = 10000
+    """the adaptive controller's horizon, in sequences"""
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise ValueError(f"algo={self.algo!r} is unknown: choose one of {ALGOS}")
+        for name in ("batch_size", "minibatch_size", "update_epochs", "total_iterations"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}")
+        if self.batch_size % self.minibatch_size:
+            raise ValueError(
+                f"batch_size={self.batch_size} is not divisible by minibatch_size="
+                f"{self.minibatch_size}: pick a minibatch_size that divides it"
+            )
+        if self.algo in ("rloo", "grpo"):
+            if self.group_size < 2:
+                raise ValueError(
+                    f"algo={self.algo!r} compares samples of one prompt, so group_size must "
+                    f"be >= 2, got {self.group_size}"
+                )
+            if self.batch_size % self.group_size:
+                raise ValueError(
+                    f"batch_size={self.batch_size} is not divisible by group_size="
+                    f"{self.group_size}: each prompt needs group_size samples in the batch"
+                )
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.clip_coef <= 0:
+            raise ValueError(f"clip_coef must be > 0 (0.2 is usual), got {self.clip_coef}")
+        if self.vf_clip_coef <= 0:
+            raise ValueError(f"vf_clip_coef must be > 0, got {self.vf_clip_coef}")
+        if not (0.0 <= self.gamma <= 1.0 and 0.0 <= self.lam <= 1.0):
+            raise ValueError(f"gamma and lam must be in [0, 1], got {self.gamma}, {self.lam}")
+        if self.kl_coef < 0:
+            raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
+        if self.adaptive_kl and self.target_kl <= 0:
+            raise ValueError(
+                f"target_kl must be > 0 with adaptive_kl, got {self.target_kl}; "
+                "or set adaptive_kl=False for a fixed coefficient"
+            )

@@ -1,0 +1,109 @@
+"""The policy (a causal LM with a value head) and the frozen reference LM.
+
+Layout of a rollout batch, used throughout: ``input_ids`` (B, P + R) is a left-padded
+prompt of width P followed by a right-padded response of width R, with ``attention_mask``
+marking the real tokens. Every row's response then starts at column P, so the logits
+and values that score it are the slice ``[:, P - 1 : -1]`` of one forward (position t
+predicts token t + 1).
+"""
+
+import copy
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+
+def position_ids(attention_mask: Tensor) -> Tensor:
+    """(B, T) positions counted over real tokens only, so a left-padded prompt starts at
+    position 0 (Hugging Face models count padding otherwise); as ``LM.generate``."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def logprobs_of(logits: Tensor, tokens: Tensor) -> Tensor:
+    """(B, T) log-probabilities of ``tokens`` (B, T) under ``logits`` (B, T, V), in float32.
+
+    Computed as ``logit - logsumexp`` so that no second (B, T, V) tensor is made.
+    """
+    logits = logits.float()
+    picked = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)  # (B, T)
+    return picked - torch.logsumexp(logits, dim=-1)
+
+
+class PolicyWithValue(nn.Module):
+    """A causal LM with a scalar value head on its last hidden state.
+
+    The value head shares the LM's trunk (one network, two heads), as in Ziegler et al.
+    2019 and TRL's ``AutoModelForCausalLMWithValueHead``: one forward gives both the
+    next-token log-probs and V(s) of every prefix, where a separate critic LM would double
+    the memory and the compute of every rollout and update. The price is that the value
+    loss also shapes the trunk; ``vf_coef`` keeps it small.
+
+    Build it with :meth:`from_lm`, which deep-copies the environment's LM: the env's LM
+    stays untouched and serves as the frozen reference.
+    """
+
+    def __init__(self, lm_model: Any) -> None:
+        super().__init__()
+        self.lm = lm_model
+        hidden = int(lm_model.config.hidden_size)
+        # Float32 whatever the trunk's dtype: the value's scale (returns) is unlike a
+        # hidden state's, and bf16 would round small advantages away.
+        self.value_head = nn.Linear(hidden, 1, dtype=torch.float32)
+        # V = 0 to start: no arbitrary value noise in the first advantages; the weights
+        # still get gradients (dL/dw = dL/dV * h).
+        nn.init.zeros_(self.value_head.weight)
+        nn.init.zeros_(self.value_head.bias)
+        self.value_head.to(next(lm_model.parameters()).device)
+
+    @classmethod
+    def from_lm(cls, lm: Any) -> "PolicyWithValue":
+        """A trainable copy of ``lm.model`` (a :class:`textgym.lm.LM`) with a value head."""
+        model = copy.deepcopy(lm.model)
+        model.requires_grad_(True)
+        model.train()
+        return cls(model)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``(logits, values)``: (B, T, V) next-token logits and (B, T) values, position t
+        scoring the context up to and including token t."""
+        out = self.lm(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids(attention_mask),
+            output_hidden_states=True,
+            use_cache=False,
+        )
+        hidden = out.hidden_states[-1]  # (B, T, C), after the final norm
+        values = self.value_head(hidden.float()).squeeze(-1)  # (B, T)
+        return out.logits, values
+
+    def value_of(self, hidden: Tensor) -> Tensor:
+        """Values (...,) of last-layer hidden states (..., C), e.g. recorded in generation."""
+        return self.value_head(hidden.float()).squeeze(-1)
+
+    def evaluate(
+        self, input_ids: Tensor, attention_mask: Tensor, prompt_width: int
+    ) -> tuple[Tensor, Tensor]:
+        """``(logprobs, values)`` of the response tokens, both (B, R): the log-prob of
+        response token j and the value of the context before it."""
+        logits, values = self(input_ids, attention_mask)
+        response = input_ids[:, prompt_width:]  # (B, R)
+        logits = logits[:, prompt_width - 1 : -1]  # (B, R, V)
+        return logprobs_of(logits, response), values[:, prompt_width - 1 : -1]
+
+
+@torch.no_grad()
+def reference_logprobs(
+    reference: Any, input_ids: Tensor, attention_mask: Tensor, prompt_width: int
+) -> Tensor:
+    """(B, R) log-probs of the response tokens under the frozen reference LM (the
+    environment's own ``lm.model``); no gradients, the reference is never trained."""
+    out = reference(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids(attention_mask),
+        use_cache=False,
+    )
+    logits = out.logits[:, prompt_width - 1 : -1]  # (B, R, V)
+    return logprobs_of(logits, input_ids[:, prompt_width:])
