@@ -1,73 +1,66 @@
-"""`make demo`: every environment, a few episodes of the LM's own sampled policy.
+"""`make demo`: watch every environment, then run the quick baseline benchmark.
 
-Prints one rendered episode per environment and a table of mean return and episode
-length, and writes the table to ``runs/demo/results.json``.
+1. One episode of each environment played by the LM's own sampled policy, rendered.
+2. The quick benchmark (``benchmarks.suite``): the random and zero-shot LM agents and
+   Stable-Baselines3 PPO with a small budget on all four environments, one seed, evaluated
+   on held-out examples; prints the results table and where the learning curves are.
 
-    python -m benchmarks.demo --model smollm2-135m --episodes 3
+About 10 minutes on a 2-core CPU with the default model (7.5 of them the benchmark).
+
+    python -m benchmarks.demo                      # the default model, as `make demo` runs it
+    python -m benchmarks.demo --model tiny --budget 64 --eval-episodes 1   # a smoke run
 """
 
 import argparse
-import json
-import statistics
 import time
-from pathlib import Path
 
 import gymnasium as gym
 
 import textgym
 from baselines.lm_policy import LMPolicy, LMPolicyConfig, run_episode
+from benchmarks import suite
+
+
+def show_episodes(model: str, envs: list[str], seed: int) -> None:
+    for env_id in envs:
+        start = time.perf_counter()
+        env = gym.make(env_id, model=model)
+        episode = run_episode(env, LMPolicy(env, LMPolicyConfig(seed=seed)), seed=seed)
+        print(f"\n=== {env_id}: the LM's sampled policy (temperature 0.7, top-p 0.9) ===")
+        print(episode["rendered"])
+        print(
+            f"return {episode['return']:+.3f}, {episode['length']} steps, "
+            f"{time.perf_counter() - start:.1f} s"
+        )
+        env.close()
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m", help="alias, hub id or local path")
-    parser.add_argument("--episodes", type=int, default=3, help="episodes per environment")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     parser.add_argument("--envs", nargs="*", default=list(textgym.ENV_IDS), help="env ids")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the episodes and runs")
+    parser.add_argument("--budget", type=int, default=1024, help="PPO training env steps")
+    parser.add_argument("--eval-episodes", type=int, default=4, help="held-out episodes")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--out", default="runs/demo", help="output directory")
     args = parser.parse_args(argv)
 
-    rows = []
-    for env_id in args.envs:
-        start = time.perf_counter()
-        env = gym.make(env_id, model=args.model)
-        policy = LMPolicy(env, LMPolicyConfig(seed=args.seed))
-        episodes = [
-            run_episode(env, policy, seed=args.seed if i == 0 else None)
-            for i in range(args.episodes)
+    show_episodes(args.model, args.envs, args.seed)
+    print("\n=== quick benchmark: random, zero-shot LM and PPO (topk + embedding) ===\n")
+    return suite.main(
+        [
+            "--agents", "random", "lm-sampled", "ppo",
+            "--envs", *args.envs,
+            "--seeds", str(args.seed),
+            "--budget", str(args.budget),
+            "--eval-every", str(args.budget),
+            "--eval-episodes", str(args.eval_episodes),
+            "--model", args.model,
+            "--threads", str(args.threads),
+            "--out", args.out,
         ]
-        seconds = time.perf_counter() - start
-        print(f"\n=== {env_id}: episode 1 of {args.episodes} ===")
-        print(episodes[0]["rendered"])
-        returns = [e["return"] for e in episodes]
-        lengths = [e["length"] for e in episodes]
-        rows.append(
-            {
-                "env": env_id,
-                "episodes": len(episodes),
-                "mean_return": statistics.fmean(returns),
-                "std_return": statistics.pstdev(returns),
-                "mean_length": statistics.fmean(lengths),
-                "seconds": seconds,
-                "metric": env.unwrapped.reward_fn.signature,
-            }
-        )
-        env.close()
-
-    print(f"\nLM sampled policy (model={args.model}, temperature 0.7, top-p 0.9)\n")
-    print(f"| {'environment':<22} | episodes | mean return     | mean length | seconds |")
-    print(f"|{'-' * 24}|----------|-----------------|-------------|---------|")
-    for r in rows:
-        ret = f"{r['mean_return']:+.3f} ± {r['std_return']:.3f}"
-        print(
-            f"| {r['env']:<22} | {r['episodes']:>8} | {ret:<15} | {r['mean_length']:>11.1f} "
-            f"| {r['seconds']:>7.1f} |"
-        )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"model": args.model, "rows": rows}, indent=2))
-    print(f"\nwrote {out / 'results.json'}")
-    return rows
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
