@@ -34,9 +34,22 @@ class BatchedContexts:
         self.lm, self.batch_size, self.want_hidden = lm, batch_size, hidden
         self.device = lm.device
         self.mask = torch.zeros((batch_size, 0), dtype=torch.long, device=self.device)
-        self.kv: list[list[torch.Tensor]] | None = None  # per layer [keys, values]
+        # Kept across steps so that the common one-token step appends to it in place
+        # instead of rebuilding (and copying) the whole cache.
+        self.cache: Any = None  # transformers DynamicCache
         self.logits: torch.Tensor | None = None  # (B, V) float32
         self.hidden: torch.Tensor | None = None  # (B, d) float32
+
+    @property
+    def kv(self) -> list[list[torch.Tensor]] | None:
+        """Per layer ``[keys, values]``, each ``(B, heads, W, head_dim)``."""
+        if self.cache is None:
+            return None
+        return [[layer.keys, layer.values] for layer in self.cache.layers]
+
+    def _set_kv(self, kv: list[list[torch.Tensor]]) -> None:
+        for layer, (keys, values) in zip(self.cache.layers, kv, strict=True):
+            layer.keys, layer.values = keys, values
 
     @property
     def width(self) -> int:
@@ -51,7 +64,7 @@ class BatchedContexts:
         restart = [i for i, (r, ids) in enumerate(pending) if r]
         chunk = [i for i, (r, ids) in enumerate(pending) if not r and len(ids) > 1]
         single = [i for i, (r, ids) in enumerate(pending) if not r and len(ids) == 1]
-        if self.kv is None and len(restart) != self.batch_size:
+        if self.cache is None and len(restart) != self.batch_size:
             raise ValueError("the first update must restart every row")
         if restart:
             self._restart(restart, [pending[i][1] for i in restart])
@@ -72,11 +85,12 @@ class BatchedContexts:
             ids[j, width - len(ctx) :] = torch.as_tensor(ctx)
             mask[j, width - len(ctx) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
-        out, kv = self._forward(ids, mask, None)
+        out, cache = self._forward(ids, mask, None)
         self._store_outputs(rows, out)
-        if self.kv is None:
-            self.kv, self.mask = kv, mask
+        if self.cache is None:
+            self.cache, self.mask = cache, mask
             return
+        kv = [[layer.keys, layer.values] for layer in cache.layers]
         # Right-align the new rows with the cache: pad whichever is narrower on the left.
         if width > self.width:
             self._pad_left(width - self.width)
@@ -84,6 +98,7 @@ class BatchedContexts:
             kv = [[_pad_left(t, self.width - width) for t in layer] for layer in kv]
             mask = _pad_left(mask, self.width - width)
         index = torch.as_tensor(rows, device=self.device)
+        assert self.kv is not None
         for layer, new in zip(self.kv, kv, strict=True):
             for t, n in zip(layer, new, strict=True):
                 t.index_copy_(0, index, n.to(t.dtype))
@@ -98,17 +113,22 @@ class BatchedContexts:
             ids[j, width - len(chunk) :] = torch.as_tensor(chunk)
             new_mask[j, width - len(chunk) :] = 1
         index = torch.as_tensor(rows, device=self.device)
+        from transformers import DynamicCache
+
         assert self.kv is not None
-        sub_kv = [[t.index_select(0, index) for t in layer] for layer in self.kv]
+        sub = DynamicCache(
+            ddp_cache_data=[tuple(t.index_select(0, index) for t in layer) for layer in self.kv]
+        )
         mask = torch.cat([self.mask.index_select(0, index), new_mask.to(self.device)], dim=1)
-        out, kv = self._forward(ids.to(self.device), mask, sub_kv)
+        out, sub = self._forward(ids.to(self.device), mask, sub)
+        kv = [[layer.keys, layer.values] for layer in sub.layers]
         self._store_outputs(rows, out)
         # Every row grows by `width` columns; the rows that got no chunk have them masked.
         grown = [[_pad_right(t, width) for t in layer] for layer in self.kv]
         for layer, new in zip(grown, kv, strict=True):
             for t, n in zip(layer, new, strict=True):
                 t.index_copy_(0, index, n.to(t.dtype))
-        self.kv = grown
+        self._set_kv(grown)
         self.mask = _pad_right(self.mask, width)
         self.mask.index_copy_(0, index, mask)
 
@@ -120,27 +140,25 @@ class BatchedContexts:
         ids[rows, 0] = torch.as_tensor(tokens)
         new_mask[rows, 0] = 1
         mask = torch.cat([self.mask, new_mask.to(self.device)], dim=1)
-        out, kv = self._forward(ids.to(self.device), mask, self.kv)
+        out, self.cache = self._forward(ids.to(self.device), mask, self.cache)
         self._store_outputs(rows, out, out_rows=rows)
-        self.kv, self.mask = kv, mask
+        self.mask = mask
 
     # -- helpers -----------------------------------------------------------------------------
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, kv: Any) -> tuple[Any, Any]:
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: Any) -> tuple[Any, Any]:
+        """One forward of ``ids`` after ``cache`` (None: a fresh one), which it extends."""
         from transformers import DynamicCache
 
-        past = DynamicCache(ddp_cache_data=[tuple(layer) for layer in kv]) if kv else None
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
         out = self.lm.forward_last(
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=past if past is not None else DynamicCache(),
+            past_key_values=cache if cache is not None else DynamicCache(),
             use_cache=True,
             output_hidden_states=self.want_hidden,
         )
-        cache = out.past_key_values
-        new_kv = [[layer.keys, layer.values] for layer in cache.layers]
-        return out, new_kv
+        return out, out.past_key_values
 
     def _store_outputs(self, rows: list[int], out: Any, out_rows: list[int] | None = None) -> None:
         """Keep the last position's logits (and hidden state) of output row ``out_rows[j]``
@@ -158,7 +176,7 @@ class BatchedContexts:
 
     def _pad_left(self, n: int) -> None:
         assert self.kv is not None
-        self.kv = [[_pad_left(t, n) for t in layer] for layer in self.kv]
+        self._set_kv([[_pad_left(t, n) for t in layer] for layer in self.kv])
         self.mask = _pad_left(self.mask, n)
 
     def _compact(self) -> None:
@@ -166,7 +184,7 @@ class BatchedContexts:
         first = int(used[0]) if len(used) else self.width
         if first >= _COMPACT_SLACK:
             assert self.kv is not None
-            self.kv = [[t[:, :, first:].contiguous() for t in layer] for layer in self.kv]
+            self._set_kv([[t[:, :, first:].contiguous() for t in layer] for layer in self.kv])
             self.mask = self.mask[:, first:].contiguous()
 
 

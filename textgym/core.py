@@ -24,7 +24,7 @@ import numpy as np
 
 from textgym import models
 from textgym.data import Example, load_dataset
-from textgym.errors import InvalidAction, ResetNeeded
+from textgym.errors import ResetNeeded
 from textgym.interfaces import (
     ACTION_MODES,
     EMBEDDING_MODELS,
@@ -224,15 +224,7 @@ class TextEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         reward, terminated, truncated, extra = self._step_core(action)
-        if self.partner_due:
-            request = self.partner_request()
-            reply = None
-            if request is not None:
-                sampling = self.partner_sampling()
-                reply = self.lm.generate([request], **sampling, generator=self._torch_generator())[
-                    0
-                ]
-            self.partner_apply(reply)
+        partner_replies([self])
         self._sync_lm()
         obs, info = self._finish()
         info.update(extra)
@@ -577,6 +569,30 @@ class TextEnv(gym.Env):
         return self._generator
 
 
+def partner_replies(envs: list[TextEnv]) -> None:
+    """Give every environment whose partner is due its reply. LM replies of all of them
+    come from one batched ``generate`` per sampling setting (one, in practice); each row
+    draws from its own environment's seeded generator, so a row does not depend on its
+    batch."""
+    due = [env for env in envs if env.partner_due]
+    replies: dict[int, list[int] | None] = {id(env): None for env in due}
+    groups: dict[tuple, list[tuple[TextEnv, list[int]]]] = {}
+    for env in due:
+        request = env.partner_request()
+        if request is not None:
+            key = tuple(sorted(env.partner_sampling().items()))
+            groups.setdefault(key, []).append((env, request))
+    for key, rows in groups.items():
+        outputs = rows[0][0].lm.generate(
+            [request for _, request in rows],
+            **dict(key),
+            generator=[env._torch_generator() for env, _ in rows],
+        )
+        replies.update((id(env), out) for (env, _), out in zip(rows, outputs, strict=True))
+    for env in due:
+        env.partner_apply(replies[id(env)])
+
+
 def _check_choice(name: str, value: Any, choices: Any) -> None:
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not supported: choose one of {list(choices)}")
@@ -587,4 +603,4 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-__all__ = ["InvalidAction", "TextEnv"]
+__all__ = ["TextEnv", "partner_replies"]

@@ -1,8 +1,10 @@
 """Simulated dialogue partners: who answers the agent in ``TextDialogue-v0``.
 
-A partner gets the conversation from its own side (its earlier messages, the agent's
-replies) and returns its next message. Its randomness comes only from the generators the
-environment passes, which are seeded at ``reset``.
+A partner sees the conversation from its own side (its earlier messages, the agent's
+replies). An LM partner gives the prompt for its reply (``prompt_ids``) and the sampling
+settings; the environment generates, batched across a vector env, from its seeded torch
+generator. A partner without LM returns ``None`` there and writes its reply itself
+(``reply``) from the environment's seeded numpy generator.
 """
 
 from typing import Any
@@ -47,14 +49,6 @@ class LMPartner:
             max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p
         )
 
-    def reply(
-        self, user_turns: list[str], agent_turns: list[str], torch_generator: Any, rng: Any
-    ) -> str:
-        out = self.lm.generate(
-            [self.prompt_ids(user_turns, agent_turns)], **self.sampling(), generator=torch_generator
-        )[0]
-        return self.lm.decode(out, skip_special_tokens=True).strip()
-
 
 class ElizaPartner:
     """NLTK's rule-based ELIZA: no LM call, so it is fast; responses are chosen with the
@@ -66,9 +60,13 @@ class ElizaPartner:
 
         self._chat = Chat(pairs, reflections)
 
-    def reply(
-        self, user_turns: list[str], agent_turns: list[str], torch_generator: Any, rng: Any
-    ) -> str:
+    def prompt_ids(self, user_turns: list[str], agent_turns: list[str]) -> None:
+        return None  # no LM call: see reply()
+
+    def sampling(self) -> dict[str, Any]:
+        return {}
+
+    def reply(self, user_turns: list[str], agent_turns: list[str], rng: Any) -> str:
         text = agent_turns[-1] if agent_turns else ""
         # Mirrors nltk.chat.util.Chat.respond, drawing the response from `rng`.
         for pattern, responses in self._chat._pairs:

@@ -26,7 +26,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
-from textgym.core import TextEnv
+from textgym.core import TextEnv, partner_replies
 
 
 class TextVectorEnv(VectorEnv):
@@ -168,7 +168,7 @@ class TextVectorEnv(VectorEnv):
                 truncated = truncated or not terminated
             rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
             extras.append(extra)
-        self._partner_replies()
+        partner_replies(self.envs)
         self._sync_lm()
         obs, infos = self._finish_all(extras)
         done = terminations | truncations
@@ -227,7 +227,7 @@ class TextVectorEnv(VectorEnv):
         return row
 
     def _iterate_actions(self, actions: Any) -> Any:
-        if isinstance(actions, (list, tuple)) or isinstance(actions[0] if len(actions) else 0, str):
+        if isinstance(actions, (list, tuple)):  # e.g. one text utterance per sub-env
             if len(actions) != self.num_envs:
                 raise ValueError(f"got {len(actions)} actions for {self.num_envs} environments")
             return list(actions)
@@ -240,26 +240,6 @@ class TextVectorEnv(VectorEnv):
         return list(iterate(self.action_space, actions))
 
     # -- batched LM work -------------------------------------------------------------------------
-    def _partner_replies(self) -> None:
-        due = [i for i, env in enumerate(self.envs) if env.partner_due]
-        requests = {i: self.envs[i].partner_request() for i in due}
-        lm_rows = [i for i in due if requests[i] is not None]
-        replies: dict[int, list[int] | None] = {i: None for i in due}
-        # Rows with the same sampling settings (all of them, in practice) share one batch.
-        groups: dict[tuple, list[int]] = {}
-        for i in lm_rows:
-            key = tuple(sorted(self.envs[i].partner_sampling().items()))
-            groups.setdefault(key, []).append(i)
-        for key, rows in groups.items():
-            outputs = self.lm.generate(
-                [requests[i] for i in rows],
-                **dict(key),
-                generator=[self.envs[i]._torch_generator() for i in rows],
-            )
-            replies.update(zip(rows, outputs, strict=True))
-        for i in due:
-            self.envs[i].partner_apply(replies[i])
-
     def _sync_lm(self) -> None:
         if self._batch is None:
             return

@@ -3,7 +3,7 @@
 from typing import Any
 
 from textgym.core import TextEnv
-from textgym.partners import DEFAULT_PERSONA, LMPartner, make_partner
+from textgym.partners import DEFAULT_PERSONA, make_partner
 from textgym.rewards import DialogueReward
 
 # Room for the chat markup that separates turns, per turn.
@@ -123,18 +123,14 @@ class TextDialogueEnv(TextEnv):
         )[0]
 
     def partner_request(self) -> list[int] | None:
-        if isinstance(self.partner, LMPartner):
-            return self.partner.prompt_ids(self._user_turns, self._turns)
-        return None
+        return self.partner.prompt_ids(self._user_turns, self._turns)
 
     def partner_sampling(self) -> dict[str, Any]:
-        if isinstance(self.partner, LMPartner):
-            return self.partner.sampling()
-        return {}
+        return self.partner.sampling()
 
     def partner_apply(self, reply_ids: list[int] | None) -> None:
         if reply_ids is None:
-            reply = self.partner.reply(self._user_turns, self._turns, None, self.np_random)
+            reply = self.partner.reply(self._user_turns, self._turns, self.np_random)
         else:
             reply = self.lm.decode(reply_ids, skip_special_tokens=True).strip()
         reply = reply or "..."
