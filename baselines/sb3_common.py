@@ -16,12 +16,9 @@ fields) and ``eval.json``, the deterministic policy on held-out examples:
      "returns": [float, ...], "metrics": [float, ...], "lengths": [int, ...]}
 """
 
-import argparse
-import ast
 import dataclasses
 import inspect
 import json
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,6 +26,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 
 import textgym  # noqa: F401  (registers the environment ids)
+from baselines.cli import load_config, parse_config
 
 
 @dataclass
@@ -51,6 +49,8 @@ class SB3Config:
     """observation: embedding (LM hidden state, MlpPolicy) or tokens (MultiInputPolicy)"""
     max_new_tokens: int | None = None
     """per-turn token budget (None: the task's default)"""
+    reward_shaping: str = "terminal"
+    """terminal (the metric when a turn ends) or dense (each step earns the metric's change)"""
     kl_coef: float = 0.0
     """per-token reward penalty kl_coef * -log p_ref(token) under the env's frozen LM"""
     learning_rate: float = 3e-4
@@ -85,6 +85,7 @@ class SB3Config:
             obs_mode=self.obs_mode,
             action_mode="topk",
             topk=self.topk,
+            reward_shaping=self.reward_shaping,
             kl_coef=self.kl_coef,
             device=self.device,
         )
@@ -106,68 +107,6 @@ class SB3Config:
             for f in dataclasses.fields(self)
             if f.name not in base and f.name not in self.env_fields
         }
-
-
-# -- config and --help --------------------------------------------------------------------------
-def field_docstrings(cls: type) -> dict[str, str]:
-    """Each dataclass field's docstring (the string literal after it), subclasses first."""
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        tree = ast.parse(inspect.getsource(klass).lstrip())
-        body = tree.body[0].body  # type: ignore[attr-defined]
-        for node, after in zip(body, body[1:], strict=False):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant)
-                and isinstance(after.value.value, str)
-            ):
-                docs[node.target.id] = after.value.value.strip()
-    return docs
-
-
-def _arg_type(annotation: Any) -> tuple[Any, bool]:
-    """The argparse type of a field's annotation and whether None is allowed."""
-    if isinstance(annotation, types.UnionType):
-        args = [a for a in annotation.__args__ if a is not type(None)]
-        return args[0], len(args) < len(annotation.__args__)
-    return annotation, False
-
-
-def parse_config(cls: type, argv: list[str] | None = None) -> Any:
-    """``cls`` (an :class:`SB3Config` subclass) from command-line arguments: one
-    ``--field-name`` per field, its docstring as the help text."""
-    docs = field_docstrings(cls)
-    parser = argparse.ArgumentParser(
-        description=(inspect.getmodule(cls).__doc__ or "").split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    for field in dataclasses.fields(cls):
-        kind, optional = _arg_type(field.type)
-        flag = "--" + field.name.replace("_", "-")
-        help_text = docs.get(field.name, "")
-        if kind is bool:
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text
-            )
-            continue
-
-        def convert(text: str, kind: Any = kind, optional: bool = optional) -> Any:
-            return None if optional and text.lower() == "none" else kind(text)
-
-        convert.__name__ = kind.__name__  # argparse names the type in its error messages
-        parser.add_argument(flag, type=convert, default=field.default, help=help_text)
-    return cls(**vars(parser.parse_args(argv)))
-
-
-def load_config(cls: type, path: str | Path) -> Any:
-    """A config saved as ``config.json`` by :func:`train`."""
-    saved = json.loads(Path(path).read_text())
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in saved.items() if k in names})
 
 
 # -- training -----------------------------------------------------------------------------------

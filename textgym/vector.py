@@ -126,21 +126,38 @@ class TextVectorEnv(VectorEnv):
         self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None
     ) -> tuple[Any, dict[str, Any]]:
         """Reset every sub-environment; an int seed gives sub-environment i ``seed + i``,
-        as ``SyncVectorEnv`` does."""
+        as ``SyncVectorEnv`` does. ``options`` go to every sub-environment, except that
+        ``options["example_index"]`` may also be a sequence with one index (or None) per
+        sub-environment."""
         if seed is None or isinstance(seed, (int, np.integer)):
             seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
         else:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} environments")
-        for env, env_seed in zip(self.envs, seeds, strict=True):
-            env._reset_core(seed=env_seed, options=options)
+        for env, env_seed, env_options in zip(
+            self.envs, seeds, self._split_options(options), strict=True
+        ):
+            env._reset_core(seed=env_seed, options=env_options)
         self._autoreset[:] = False
         self._elapsed[:] = 0
         self._started = True
         self._sync_lm()
         obs, infos = self._finish_all([{} for _ in self.envs])
         return obs, infos
+
+    def _split_options(self, options: dict | None) -> list[dict | None]:
+        index = (options or {}).get("example_index")
+        if index is None or isinstance(index, (int, np.integer)):
+            return [options] * self.num_envs
+        index = list(index)
+        if len(index) != self.num_envs:
+            raise ValueError(
+                f"options['example_index'] has {len(index)} entries for {self.num_envs} "
+                "environments: give one index (or None) per sub-environment, or one int"
+            )
+        rest = {k: v for k, v in options.items() if k != "example_index"}
+        return [rest if i is None else {**rest, "example_index": i} for i in index]
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
         if not self._started:

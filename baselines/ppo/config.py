@@ -20,6 +20,22 @@ class PPOConfig:
     """torch device; auto picks CUDA when available"""
     total_iterations: int = 100
     """number of rollout + update iterations"""
+    out_dir: str | None = None
+    """where metrics.csv, TensorBoard events, checkpoints and the final model go
+    (None: runs/ppo/<algo>-<env>-<seed>)"""
+    checkpoint_every: int = 10
+    """write a resumable checkpoint every this many iterations (and at the end)"""
+    resume: bool = False
+    """continue from the checkpoint in out_dir, if there is one"""
+    tensorboard: bool = True
+    """also write TensorBoard events (needs the tensorboard package; metrics.csv always)"""
+    progress: bool = True
+    """show a progress bar"""
+    torch_threads: int = 0
+    """torch intra-op threads on CPU (0: torch's default)"""
+    dtype: str | None = None
+    """the LMs' dtype: None (float32), bfloat16 or float16; on CUDA the update runs under
+    bf16 autocast whatever this is"""
 
     # -- rollout -----------------------------------------------------------------------------
     batch_size: int = 64
@@ -28,6 +44,12 @@ class PPOConfig:
     """samples per prompt for rloo and grpo (k); ignored by ppo and reinforce"""
     max_new_tokens: int | None = None
     """per-turn token budget; None keeps the environment's default"""
+    num_turns: int | None = None
+    """agent turns per episode for multi-turn environments (dialogue); None: the default"""
+    eval_episodes: int = 32
+    """held-out (split=test) episodes scored with the trained policy at the end (0: skip)"""
+    eval_every: int = 0
+    """also evaluate every this many iterations (0: only at the end)"""
     missing_eos_penalty: float | None = None
     """subtracted from the reward of a turn that ends without an end-of-turn token"""
 
@@ -70,7 +92,16 @@ class PPOConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise ValueError(f"algo={self.algo!r} is unknown: choose one of {ALGOS}")
-        for name in ("batch_size", "minibatch_size", "update_epochs", "total_iterations"):
+        if self.out_dir is None:
+            env = self.env_id.replace("/", "_")
+            self.out_dir = f"runs/ppo/{self.algo}-{env}-{self.seed}"
+        for name in (
+            "batch_size",
+            "minibatch_size",
+            "update_epochs",
+            "total_iterations",
+            "checkpoint_every",
+        ):
             value = getattr(self, name)
             if value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
@@ -90,6 +121,15 @@ class PPOConfig:
                     f"batch_size={self.batch_size} is not divisible by group_size="
                     f"{self.group_size}: each prompt needs group_size samples in the batch"
                 )
+        if self.eval_episodes < 0 or self.eval_every < 0:
+            raise ValueError(
+                f"eval_episodes and eval_every must be >= 0, got {self.eval_episodes} and "
+                f"{self.eval_every}"
+            )
+        if self.dtype not in (None, "float32", "bfloat16", "float16"):
+            raise ValueError(
+                f"dtype={self.dtype!r} is not supported: use None, float32, bfloat16 or float16"
+            )
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.clip_coef <= 0:

@@ -14,6 +14,8 @@ This is the plain PyTorch path (CPU and GPU alike); a static-cache, CUDA-graph g
 can replace :func:`generate` with the same outputs.
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,9 +126,15 @@ def collect(
     obs: dict,
     generator: torch.Generator | None = None,
     max_new_tokens: int | None = None,
+    timings: dict[str, float] | None = None,
+    generate_fn: Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]] | None = None,
 ) -> tuple[Rollout, dict]:
     """Generate one turn for each sub-environment from its ``tokens`` observation and step
     ``envs`` with it; returns the rollout and the next observations.
+
+    ``timings``, if given, accumulates the seconds spent in ``generate`` and ``env_step``.
+    ``generate_fn`` replaces :func:`generate` (same signature and outputs), e.g. the
+    static-cache generator on GPU.
 
     ``envs`` is a textgym vector env with ``action_mode="utterance"``, ``obs_mode="tokens"``
     and ``autoreset_mode=SAME_STEP`` (so a finished episode's next prompt is already in
@@ -147,12 +155,17 @@ def collect(
     # max_obs_tokens); at least one token stays.
     first = int(prompt_mask.any(0).long().argmax())
     prompt_ids, prompt_mask = prompt_ids[:, first:].to(device), prompt_mask[:, first:].to(device)
-    responses, response_mask, logprobs, values = generate(
+    start = time.perf_counter()
+    responses, response_mask, logprobs, values = (generate_fn or generate)(
         policy, prompt_ids, prompt_mask, budget, lm.eos_ids, lm.pad_id, generator
     )
     lengths = response_mask.sum(-1).tolist()
     actions = [responses[i, :n].tolist() for i, n in enumerate(lengths)]
+    generated = time.perf_counter()
     next_obs, rewards, terminated, truncated, infos = envs.step(actions)
+    if timings is not None:
+        timings["generate"] = timings.get("generate", 0.0) + generated - start
+        timings["env_step"] = timings.get("env_step", 0.0) + time.perf_counter() - generated
     last = responses.gather(1, (response_mask.sum(-1, keepdim=True) - 1).clamp(min=0))[:, 0]
     rollout = Rollout(
         input_ids=torch.cat([prompt_ids, responses], dim=1),
@@ -170,14 +183,18 @@ def collect(
     return rollout, next_obs
 
 
-def score(rollout: Rollout, reference: Any, kl_coef: float) -> tuple[Tensor, Tensor]:
+def score(
+    rollout: Rollout, reference: Any, kl_coef: float, env_rewards: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """``(rewards, ref_logprobs)``, both (B, R): per-token rewards (the KL penalty to the
-    frozen ``reference`` model on every token, the environment's reward on the last) and
-    the reference's log-probs of the response tokens."""
+    frozen ``reference`` model on every token, the turn's reward on the last) and the
+    reference's log-probs of the response tokens. The turn's reward is the environment's
+    unless ``env_rewards`` (B,) replaces it (e.g. with a missing-EOS penalty applied)."""
     ref = reference_logprobs(
         reference, rollout.input_ids, rollout.attention_mask, rollout.prompt_width
     )
+    turn_rewards = rollout.env_rewards if env_rewards is None else env_rewards
     rewards = core.per_token_rewards(
-        rollout.env_rewards, rollout.logprobs, ref, kl_coef, rollout.response_mask
+        turn_rewards, rollout.logprobs, ref, kl_coef, rollout.response_mask
     )
     return rewards, ref

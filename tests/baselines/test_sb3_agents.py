@@ -17,7 +17,7 @@ import torch
 from stable_baselines3 import DQN, PPO
 
 from baselines import sb3_a2c, sb3_dqn, sb3_maskable_ppo, sb3_ppo
-from baselines.sb3_common import field_docstrings
+from baselines.cli import field_docstrings
 
 ROOT = Path(__file__).resolve().parents[2]
 # kl_coef > 0: every token's reward depends on the action, so returns tell policies apart
