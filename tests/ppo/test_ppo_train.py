@@ -137,9 +137,7 @@ def test_multi_turn_dialogue_bootstraps_from_the_next_turn(tmp_path):
 def test_missing_eos_penalty_lowers_the_turn_reward(tmp_path):
     plain = Trainer(tiny_config(tmp_path / "a", kl_coef=0.0, whiten_advantages=False))
     penalised = Trainer(
-        tiny_config(
-            tmp_path / "b", kl_coef=0.0, whiten_advantages=False, missing_eos_penalty=0.5
-        )
+        tiny_config(tmp_path / "b", kl_coef=0.0, whiten_advantages=False, missing_eos_penalty=0.5)
     )
     obs, _ = plain.envs.reset(seed=0)
     turns = plain.play(plain.envs, obs, torch.Generator().manual_seed(0))
@@ -238,9 +236,7 @@ def test_a_killed_run_resumes_to_the_same_state_as_an_uninterrupted_one(tmp_path
     stopped_at = torch.load(killed / CHECKPOINT, weights_only=False)["iteration"]
     assert 1 <= stopped_at < 6
 
-    subprocess.run(
-        _cli(killed, "--resume"), check=True, cwd=ROOT, env=env, capture_output=True
-    )
+    subprocess.run(_cli(killed, "--resume"), check=True, cwd=ROOT, env=env, capture_output=True)
     a = torch.load(whole / CHECKPOINT, weights_only=False)
     b = torch.load(killed / CHECKPOINT, weights_only=False)
     assert a["iteration"] == b["iteration"] == 6
