@@ -123,7 +123,7 @@ class Trainer:
         self.iteration = 0
         self.episodes = 0
         self.out_dir = Path(c.out_dir)
-        self._generate_fn = _fast_generator(self.policy) if cuda else None
+        self._fast_generators: dict[int, Any] = {}
         self._autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
 
     # -- rollout -----------------------------------------------------------------------------
@@ -147,13 +147,33 @@ class Trainer:
         active = torch.ones(envs.num_envs, dtype=torch.bool)
         for _ in range(MAX_TURNS):
             rollout, obs = collect(
-                envs, self.policy, obs, generator, timings=timings, generate_fn=self._generate_fn
+                envs, self.policy, obs, generator, timings=timings, generate_fn=self._fast(envs)
             )
             turns.append((rollout, active.clone()))
             active &= ~(rollout.terminated | rollout.truncated).cpu()
             if not bool(active.any()):
                 return turns
         raise RuntimeError(f"episodes did not end within {MAX_TURNS} turns")
+
+    def _fast(self, envs: Any) -> Any:
+        """On CUDA, the static-cache CUDA-graph generator for ``envs``' batch shape (built
+        and captured once, replayed every iteration; it samples from a bf16 copy of the
+        policy, refreshed every call, as the update runs under bf16 autocast); on CPU
+        None, the plain KV-cache loop of :func:`baselines.ppo.rollout.generate`."""
+        if self.device.type != "cuda":
+            return None
+        if envs.num_envs not in self._fast_generators:
+            from baselines.ppo.fastgen import StaticGenerator
+
+            env = envs.envs[0]
+            self._fast_generators[envs.num_envs] = StaticGenerator(
+                self.policy,
+                batch_size=envs.num_envs,
+                max_prompt_len=env.max_obs_tokens,
+                max_new_tokens=env.max_new_tokens,
+                dtype=torch.bfloat16,
+            )
+        return self._fast_generators[envs.num_envs]
 
     @torch.no_grad()
     def state_values(self, observations: list[dict]) -> Tensor:
@@ -510,12 +530,3 @@ def _explained_variance(batch: TrainBatch) -> float:
     returns, values = batch.returns[m], batch.values[m]
     var = float(returns.var()) if returns.numel() > 1 else 0.0
     return math.nan if var == 0 else 1.0 - float((returns - values).var()) / var
-
-
-def _fast_generator(policy: PolicyWithValue) -> Any:
-    """The static-cache CUDA generator when it is available, else None (plain path)."""
-    try:
-        from baselines.ppo.fastgen import generate_static
-    except ImportError:
-        return None
-    return generate_static

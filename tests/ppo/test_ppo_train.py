@@ -248,3 +248,15 @@ def test_a_killed_run_resumes_to_the_same_state_as_an_uninterrupted_one(tmp_path
     assert [r["iteration"] for r in rows_b] == list(range(1, 7))
     for key in ("charts/episodic_return", "objective/kl", "losses/policy_loss"):
         assert [r[key] for r in rows_a] == [r[key] for r in rows_b], key
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_trains_on_gpu_with_the_static_cache_generator(tmp_path):
+    from baselines.ppo.fastgen import StaticGenerator
+
+    trainer = Trainer(tiny_config(tmp_path, device="cuda"))
+    stats = trainer.iterate()
+    assert isinstance(trainer._fast(trainer.envs), StaticGenerator)
+    assert abs(stats["objective/kl"]) < 1e-2  # bf16 sampling copy against the fp32 reference
+    assert trainer.iterate()["charts/tokens_per_sec"] > 0

@@ -1,0 +1,509 @@
+"""PPO throughput: rollout generation and the training update, against plain Hugging Face
+and TRL, measured in the same run on the same randomly initialised models.
+
+Three sections, printed as Markdown tables and written to ``--out`` (default
+``runs/ppo_throughput``) as ``results.json`` and ``results.md``:
+
+1. **decode**: new tokens/s of textgym's :class:`~baselines.ppo.fastgen.StaticGenerator`
+   (static KV cache, CUDA graph on GPU) and of ``model.generate(do_sample=True,
+   min_new_tokens=N, max_new_tokens=N, top_k=0)`` on the same model, prompts of
+   ``--prompt-len`` tokens and ``--new-tokens`` new tokens, at each ``--batches`` size. Every
+   row has exactly N new tokens (no stop token, ``min_new_tokens`` for ``generate``), both
+   sample from the full temperature-1 distribution. ``roofline`` is the time the hardware
+   needs at least: for the prefill and each decode step, the larger of (weights + the KV
+   cache in use) / measured memory bandwidth and FLOPs / measured matmul rate, summed.
+   The fraction of roofline is that time over the measured time.
+2. **train**: the PPO update's forward + backward + optimizer step of
+   :class:`~baselines.ppo.policy.PolicyWithValue` (log-probs and values of the response, as
+   the PPO loss needs them) over ``--train-batch`` sequences of prompt + new tokens; bf16
+   autocast and fused AdamW on CUDA, float32 on CPU. FLOPs per token are ``6 N + 12 L d T``
+   (PaLM's count: N parameters, L layers, width d, sequence length T); MFU is the achieved
+   rate over the peak (``--peak-tflops``, e.g. 989 for an H100 SXM's dense bf16, or the
+   measured matmul rate).
+3. **trl**: one end-to-end iteration (generate a batch, one update on it) with TRL's
+   ``GRPOTrainer`` and with textgym's generator + update, on the SmolLM2-shaped model;
+   skipped with a message when ``trl`` (and ``datasets``) are not installed.
+
+Models: ``smollm2-135m`` (``LlamaConfig``: hidden 576, 30 layers, 9 heads, 3 KV heads,
+intermediate 1536, vocab 49152, tied embeddings) and ``gpt2-124m`` (``GPT2Config()``), with
+random weights: speed does not depend on the weight values. ``--quick`` swaps in 2-layer
+versions and small sizes so that the whole run takes seconds on a CPU.
+
+    python -m benchmarks.ppo_throughput                      # on CUDA: ~2 min
+    python -m benchmarks.ppo_throughput --quick --device cpu # seconds
+    python -m benchmarks.ppo_throughput --sections decode --batches 64 --peak-tflops 989
+"""
+
+import argparse
+import inspect
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SECTIONS = ("decode", "train", "trl")
+SMOLLM2 = dict(
+    hidden_size=576,
+    intermediate_size=1536,
+    num_hidden_layers=30,
+    num_attention_heads=9,
+    num_key_value_heads=3,
+    vocab_size=49152,
+    max_position_embeddings=2048,
+    rope_theta=100000.0,
+    tie_word_embeddings=True,
+)
+MODELS = {"smollm2-135m": ("llama", SMOLLM2), "gpt2-124m": ("gpt2", {})}
+QUICK_MODELS = {
+    "smollm2-135m": ("llama", dict(SMOLLM2, hidden_size=64, intermediate_size=128,
+                                   num_hidden_layers=2, num_attention_heads=4,
+                                   num_key_value_heads=2)),
+    "gpt2-124m": ("gpt2", dict(n_embd=64, n_layer=2, n_head=4, vocab_size=512, n_positions=128,
+                              bos_token_id=1, eos_token_id=2)),
+}  # fmt: skip
+
+
+def build_model(kind: str, config: dict, device: torch.device, dtype: torch.dtype) -> Any:
+    """A randomly initialised causal LM (seed 0) on ``device`` in ``dtype``."""
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config_cls, model_cls = {
+        "llama": (LlamaConfig, LlamaForCausalLM),
+        "gpt2": (GPT2Config, GPT2LMHeadModel),
+    }[kind]
+    cfg = config_cls(**config, pad_token_id=0)
+    with torch.device(device):
+        model = model_cls(cfg)
+    return model.to(dtype)
+
+
+def shape_of(model: Any) -> dict[str, int]:
+    """Layers, width, KV heads and head size, and the number of (unique) parameters."""
+    cfg = model.config
+    heads = int(cfg.num_attention_heads)
+    return dict(
+        layers=int(cfg.num_hidden_layers),
+        width=int(cfg.hidden_size),
+        kv_heads=int(getattr(cfg, "num_key_value_heads", None) or heads),
+        head_dim=int(cfg.hidden_size) // heads,
+        params=sum(p.numel() for p in model.parameters()),
+    )
+
+
+# -- timing and the machine's own limits ------------------------------------------------------
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Any, device: torch.device, repeats: int) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` runs (after the caller's
+    warm-up)."""
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def memory_bandwidth(device: torch.device, quick: bool) -> float:
+    """Bytes/s of a large device-to-device copy (read + write counted)."""
+    n = (32 if quick else 1024 if device.type == "cuda" else 256) * 2**20
+    src = torch.empty(n, dtype=torch.uint8, device=device).fill_(1)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    return 2 * n / timed(lambda: dst.copy_(src), device, 5)
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype, quick: bool) -> float:
+    """FLOP/s of a large square matmul in ``dtype``."""
+    n = 256 if quick else 8192 if device.type == "cuda" else 1024
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    a @ b
+    return 2 * n**3 / timed(lambda: a @ b, device, 5)
+
+
+def roofline_seconds(
+    s: dict[str, int], batch: int, prompt: int, new: int, elem: int, bw: float, peak: float
+) -> float:
+    """The least time a generation of ``new`` tokens can take: prefill, then one decode
+    step per further token, each bound by bytes read or FLOPs, whichever is slower."""
+    weights = s["params"] * elem
+    kv_per_token = 2 * s["layers"] * s["kv_heads"] * s["head_dim"] * elem  # K and V
+    attn = 4 * s["layers"] * s["width"]  # QK^T and AV, FLOPs per (query, key) pair
+    flops = 2 * s["params"] * batch * prompt + attn * batch * prompt * (prompt + 1) // 2
+    total = max((weights + batch * prompt * kv_per_token) / bw, flops / peak)
+    for context in range(prompt + 1, prompt + new):
+        flops = 2 * s["params"] * batch + attn * batch * context
+        total += max((weights + batch * context * kv_per_token) / bw, flops / peak)
+    return total
+
+
+# -- section 1: decode -------------------------------------------------------------------------
+def run_decode(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, Any]]:
+    from baselines.ppo.policy import PolicyWithValue
+
+    rows = []
+    for name in args.models:
+        kind, config = env["models"][name]
+        model = build_model(kind, config, env["device"], env["dtype"]).eval()
+        policy = PolicyWithValue(model)
+        for batch in args.batches:
+            row = decode_row(name, policy, batch, args, env)
+            rows.append(row)
+            progress(
+                f"[decode] {name} batch {batch}: static {row['static_tok_s']:,.0f} tok/s, "
+                f"generate {row['hf_generate_tok_s']:,.0f} tok/s (x{row['speedup']:.1f}), "
+                f"{100 * row['static_roofline_fraction']:.1f}% of roofline"
+            )
+    return rows
+
+
+def decode_row(
+    name: str, policy: Any, batch: int, args: argparse.Namespace, env: dict[str, Any]
+) -> dict[str, Any]:
+    from baselines.ppo.fastgen import StaticGenerator
+
+    device, model = env["device"], policy.lm
+    P, N = args.prompt_len, args.new_tokens
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, model.config.vocab_size, (batch, P), generator=g).to(device)
+    mask = torch.ones_like(ids)
+    gen = torch.Generator(device).manual_seed(0)
+    start = time.perf_counter()
+    fast = StaticGenerator(policy, batch, P, N)
+
+    def static() -> Any:
+        return fast(policy, ids, mask, N, frozenset(), 0, gen)
+
+    assert static()[0].shape == (batch, N)  # the first call allocates and captures
+    sync(device)
+    setup = time.perf_counter() - start
+    t_static = timed(static, device, args.repeats)
+
+    @torch.no_grad()
+    def hf() -> Any:
+        return model.generate(
+            input_ids=ids, attention_mask=mask, do_sample=True, top_k=0, top_p=1.0,
+            max_new_tokens=N, min_new_tokens=N, pad_token_id=0,
+        )  # fmt: skip
+
+    assert hf().shape == (batch, P + N)  # warm-up; and every row has N new tokens
+    t_hf = timed(hf, device, args.repeats)
+    roof = roofline_seconds(
+        shape_of(model), batch, P, N, env["elem"], env["bandwidth"], env["peak"]
+    )
+    return dict(
+        model=name,
+        batch=batch,
+        prompt_len=P,
+        new_tokens=N,
+        static_tok_s=batch * N / t_static,
+        hf_generate_tok_s=batch * N / t_hf,
+        speedup=t_hf / t_static,
+        static_ms_per_token=1e3 * t_static / N,
+        hf_generate_ms_per_token=1e3 * t_hf / N,
+        static_setup_s=setup,
+        roofline_ms_per_token=1e3 * roof / N,
+        static_roofline_fraction=roof / t_static,
+        hf_generate_roofline_fraction=roof / t_hf,
+    )
+
+
+# -- section 2: the PPO update -----------------------------------------------------------------
+def train_step_fn(policy: Any, device: torch.device, batch: int, prompt: int, new: int) -> Any:
+    """One PPO-shaped update: response log-probs and values, a loss of both, backward,
+    optimizer step. Returns the step as a function of no arguments."""
+    cuda = device.type == "cuda"
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-6, fused=cuda)
+    vocab = policy.lm.config.vocab_size
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(3, vocab, (batch, prompt + new), generator=g).to(device)
+    mask = torch.ones_like(ids)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            logprobs, values = policy.evaluate(ids, mask, prompt)
+            loss = -logprobs.mean() + 0.1 * values.pow(2).mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, Any]]:
+    from baselines.ppo.policy import PolicyWithValue
+
+    device = env["device"]
+    rows = []
+    for name in args.models:
+        kind, config = env["models"][name]
+        # float32 master weights; on CUDA the matmuls run in bf16 under autocast.
+        policy = PolicyWithValue(build_model(kind, config, device, torch.float32))
+        policy.train()
+        s = shape_of(policy.lm)
+        B, T = args.train_batch, args.prompt_len + args.new_tokens
+        step = train_step_fn(policy, device, B, args.prompt_len, args.new_tokens)
+        step()  # warm-up: optimizer state, autotuning
+        seconds = timed(step, device, args.repeats)
+        flops = B * T * (6 * s["params"] + 12 * s["layers"] * s["width"] * T)
+        tflops = flops / seconds / 1e12
+        row = dict(
+            model=name,
+            batch=B,
+            seq_len=T,
+            params=s["params"],
+            precision="bf16 autocast" if device.type == "cuda" else "float32",
+            optimizer="AdamW (fused)" if device.type == "cuda" else "AdamW",
+            step_ms=1e3 * seconds,
+            tokens_per_s=B * T / seconds,
+            tflops=tflops,
+            mfu=tflops / (env["peak"] / 1e12),
+        )
+        rows.append(row)
+        progress(
+            f"[train] {name}: {row['tokens_per_s']:,.0f} tok/s, {tflops:.2f} TFLOP/s, "
+            f"MFU {100 * row['mfu']:.1f}%"
+        )
+    return rows
+
+
+# -- section 3: end to end against TRL ---------------------------------------------------------
+def run_trl(args: argparse.Namespace, env: dict[str, Any]) -> dict[str, Any]:
+    """textgym's iteration (generate + one update) against TRL's GRPOTrainer step."""
+    try:
+        import datasets
+        import trl
+    except ImportError as err:
+        reason = f"{err.name or 'trl'} is not installed: pip install trl datasets"
+        progress(f"[trl] skipped: {reason}")
+        return dict(status="skipped", reason=reason, rows=[])
+    from transformers import TrainerCallback
+
+    from baselines.ppo.fastgen import StaticGenerator
+    from baselines.ppo.policy import PolicyWithValue
+    from textgym.lm import load_lm
+
+    device, name = env["device"], "smollm2-135m"
+    kind, config = env["models"][name]
+    B, P, N = args.train_batch, args.prompt_len, args.new_tokens
+    generations = next((k for k in (8, 4, 2) if B % k == 0), None)
+    if generations is None:
+        raise ValueError(f"--train-batch {B} must be even: GRPO samples groups of 2 or more")
+    # SmolLM2's tokenizer (the model shape's own vocabulary); TRL works on text prompts.
+    tokenizer = load_lm("tiny").tokenizer
+    ids = tokenizer(" ".join(["word"] * P), add_special_tokens=False)["input_ids"][:P]
+    text = tokenizer.decode(ids)
+
+    # textgym: StaticGenerator + one update on the generated batch.
+    policy = PolicyWithValue(build_model(kind, config, device, torch.float32)).train()
+    fast = StaticGenerator(policy, B, len(ids), N, dtype=env["dtype"])
+    prompt = torch.tensor([ids] * B, device=device)
+    step = train_step_fn(policy, device, B, len(ids), N)
+    gen = torch.Generator(device).manual_seed(0)
+
+    def iteration() -> None:
+        fast(policy, prompt, torch.ones_like(prompt), N, frozenset(), 0, gen)
+        step()
+
+    iteration()
+    t_textgym = timed(iteration, device, args.repeats)
+
+    # TRL: B completions per step (B / k prompts x k generations), one update on them.
+    model = build_model(kind, config, device, torch.float32)
+    data = datasets.Dataset.from_dict({"prompt": [text] * (B * 4)})
+    wanted = dict(
+        output_dir=str(Path(args.out) / "trl"), per_device_train_batch_size=B,
+        num_generations=generations, max_completion_length=N, max_prompt_length=P,
+        gradient_accumulation_steps=1, num_iterations=1, beta=0.0, temperature=1.0,
+        learning_rate=1e-6, max_steps=1 + args.repeats, logging_steps=1,
+        save_strategy="no", report_to="none", bf16=device.type == "cuda",
+        use_cpu=device.type == "cpu", seed=0,
+    )  # fmt: skip
+    fields = inspect.signature(trl.GRPOConfig).parameters
+    cfg = trl.GRPOConfig(**{k: v for k, v in wanted.items() if k in fields})
+    stamps: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, *_: Any, **__: Any) -> None:
+            sync(device)
+            stamps.append(time.perf_counter())
+
+    def zero_reward(completions: list, **_: Any) -> list[float]:
+        return [0.0] * len(completions)
+
+    trainer = trl.GRPOTrainer(
+        model=model, reward_funcs=zero_reward, args=cfg, train_dataset=data,
+        processing_class=tokenizer, callbacks=[Clock()],
+    )  # fmt: skip
+    trainer.train()
+    t_trl = statistics.median(b - a for a, b in zip(stamps, stamps[1:], strict=False))
+    tokens = B * (P + N)
+    row = dict(
+        model=name, batch=B, prompt_len=P, new_tokens=N, trl_version=trl.__version__,
+        textgym_iteration_s=t_textgym, trl_iteration_s=t_trl,
+        textgym_tokens_per_s=tokens / t_textgym, trl_tokens_per_s=tokens / t_trl,
+        speedup=t_trl / t_textgym,
+    )  # fmt: skip
+    progress(f"[trl] textgym {t_textgym:.3f} s/iteration, TRL {t_trl:.3f} (x{row['speedup']:.1f})")
+    return dict(status="ok", reason="", rows=[row])
+
+
+# -- report ----------------------------------------------------------------------------------
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+        return str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    out = [
+        f"# PPO throughput on {meta['device_name']} ({meta['dtype']})",
+        "",
+        f"Measured: memory bandwidth {meta['bandwidth_gb_s']:,.0f} GB/s, "
+        f"{meta['matmul_dtype']} matmul {meta['matmul_tflops']:.3g} TFLOP/s; "
+        f"peak used for MFU and roofline: {meta['peak_tflops']:.3g} TFLOP/s.",
+    ]
+    if meta["quick"]:
+        out += ["", "Quick run: 2-layer stand-ins of the models at small sizes (a smoke test)."]
+    if results.get("decode"):
+        cols = ["model", "batch", "static_tok_s", "hf_generate_tok_s", "speedup",
+                "static_ms_per_token", "roofline_ms_per_token", "static_roofline_fraction",
+                "hf_generate_roofline_fraction", "static_setup_s"]  # fmt: skip
+        out += ["", "## Decode (new tokens/s)", "", table(results["decode"], cols)]
+    if results.get("train"):
+        cols = ["model", "batch", "seq_len", "precision", "optimizer", "step_ms",
+                "tokens_per_s", "tflops", "mfu"]  # fmt: skip
+        out += ["", "## PPO update (forward + backward + AdamW)", "", table(results["train"], cols)]
+    if "trl" in results:
+        trl = results["trl"]
+        out += ["", "## End to end against TRL GRPOTrainer", ""]
+        if trl["rows"]:
+            cols = ["model", "batch", "textgym_iteration_s", "trl_iteration_s", "speedup"]
+            out.append(table(trl["rows"], cols))
+        else:
+            out.append(f"{trl['status']}: {trl['reason']}")
+    return "\n".join(out) + "\n"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="auto", help="torch device; auto picks CUDA")
+    parser.add_argument(
+        "--batches",
+        type=int,
+        nargs="+",
+        default=None,
+        help="decode batch sizes (default 64 256; quick: 4)",
+    )
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument(
+        "--quick", action="store_true", help="2-layer models and small sizes: seconds on a CPU"
+    )
+    parser.add_argument("--prompt-len", type=int, default=None, help="default 64; quick: 16")
+    parser.add_argument("--new-tokens", type=int, default=None, help="default 48; quick: 8")
+    parser.add_argument("--train-batch", type=int, default=None, help="default 64; quick: 4")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs (median); 3")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="peak for MFU and the roofline (989: H100 SXM dense bf16); "
+        "default: the measured matmul rate",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads on CPU (0: torch's default)"
+    )
+    parser.add_argument("--out", default="runs/ppo_throughput")
+    args = parser.parse_args(argv)
+    small = args.quick
+    for field, full, quick in (("batches", [64, 256], [4]), ("prompt_len", 64, 16),
+                               ("new_tokens", 48, 8), ("train_batch", 64, 4),
+                               ("repeats", 3, 2)):  # fmt: skip
+        if getattr(args, field) is None:
+            setattr(args, field, quick if small else full)
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    import transformers
+
+    args = parse_args(argv)
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
+    if device.type == "cpu" and args.threads > 0:
+        torch.set_num_threads(args.threads)
+    cuda = device.type == "cuda"
+    dtype = torch.bfloat16 if cuda else torch.float32
+    bandwidth = memory_bandwidth(device, args.quick)
+    matmul = matmul_rate(device, dtype, args.quick)
+    peak = args.peak_tflops * 1e12 if args.peak_tflops else matmul
+    env = dict(
+        device=device, dtype=dtype, elem=torch.finfo(dtype).bits // 8, bandwidth=bandwidth,
+        peak=peak, models=QUICK_MODELS if args.quick else MODELS,
+    )  # fmt: skip
+    results: dict[str, Any] = dict(
+        meta=dict(
+            device=str(device),
+            device_name=torch.cuda.get_device_name(device)
+            if cuda
+            else platform.processor() or platform.machine(),
+            dtype=str(dtype).removeprefix("torch."),
+            torch=torch.__version__,
+            transformers=transformers.__version__,
+            quick=args.quick,
+            threads=torch.get_num_threads(),
+            bandwidth_gb_s=bandwidth / 1e9,
+            matmul_dtype=str(dtype).removeprefix("torch."),
+            matmul_tflops=matmul / 1e12,
+            peak_tflops=peak / 1e12,
+            args={k: v for k, v in vars(args).items()},
+            started=time.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    )
+    if "decode" in args.sections:
+        results["decode"] = run_decode(args, env)
+    if "train" in args.sections:
+        results["train"] = run_train(args, env)
+    if "trl" in args.sections:
+        try:
+            results["trl"] = run_trl(args, env)
+        except Exception as err:  # TRL's API moves fast: report, keep the other sections
+            progress(f"[trl] failed: {type(err).__name__}: {err}")
+            results["trl"] = dict(status="failed", reason=f"{type(err).__name__}: {err}", rows=[])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = markdown(results)
+    (out / "results.md").write_text(text)
+    print(text)
+    return results
+
+
+if __name__ == "__main__":
+    main()

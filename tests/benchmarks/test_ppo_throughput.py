@@ -1,0 +1,59 @@
+"""`python -m benchmarks.ppo_throughput --quick` on the CPU: every section runs, the JSON
+has the documented keys, and the numbers are finite and consistent with each other."""
+
+import json
+import math
+
+import pytest
+
+from benchmarks import ppo_throughput
+
+DECODE_KEYS = {
+    "model", "batch", "prompt_len", "new_tokens", "static_tok_s", "hf_generate_tok_s",
+    "speedup", "static_ms_per_token", "hf_generate_ms_per_token", "static_setup_s",
+    "roofline_ms_per_token", "static_roofline_fraction", "hf_generate_roofline_fraction",
+}  # fmt: skip
+TRAIN_KEYS = {
+    "model", "batch", "seq_len", "params", "precision", "optimizer", "step_ms",
+    "tokens_per_s", "tflops", "mfu",
+}  # fmt: skip
+
+
+def test_quick_run_on_cpu_writes_every_section(tmp_path, capsys):
+    argv = ["--quick", "--device", "cpu", "--out", str(tmp_path), "--batches", "2", "3",
+            "--prompt-len", "6", "--new-tokens", "4", "--train-batch", "2", "--repeats", "1"]  # fmt: skip
+    results = ppo_throughput.main(argv)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved == json.loads(json.dumps(results))
+    assert {"meta", "decode", "train", "trl"} <= saved.keys()
+    meta = saved["meta"]
+    assert meta["device"] == "cpu" and meta["quick"] is True
+    assert meta["bandwidth_gb_s"] > 0 and meta["peak_tflops"] == meta["matmul_tflops"] > 0
+
+    decode = saved["decode"]
+    assert [(r["model"], r["batch"]) for r in decode] == [
+        (m, b) for m in ("smollm2-135m", "gpt2-124m") for b in (2, 3)
+    ]
+    for row in decode:
+        assert row.keys() == DECODE_KEYS
+        assert all(math.isfinite(v) and v > 0 for v in row.values() if isinstance(v, float))
+        assert row["static_tok_s"] / row["hf_generate_tok_s"] == pytest.approx(row["speedup"])
+        per_token = 1e3 * row["batch"] / row["static_tok_s"]  # ms per new token of a row
+        assert per_token == pytest.approx(row["static_ms_per_token"])
+
+    train = saved["train"]
+    assert [r["model"] for r in train] == ["smollm2-135m", "gpt2-124m"]
+    for row in train:
+        assert row.keys() == TRAIN_KEYS
+        assert row["seq_len"] == 10 and row["precision"] == "float32"
+        assert row["tokens_per_s"] > 0 and 0 < row["mfu"] == row["tflops"] / meta["peak_tflops"]
+
+    # trl is not a dependency: without it the section says why instead of failing.
+    trl = saved["trl"]
+    assert trl["status"] in ("ok", "skipped", "failed") and isinstance(trl["rows"], list)
+    if trl["status"] != "ok":
+        assert trl["reason"] and not trl["rows"]
+
+    table = (tmp_path / "results.md").read_text()
+    assert "## Decode (new tokens/s)" in table and "| gpt2-124m | 3 |" in table
+    assert table in capsys.readouterr().out
