@@ -153,9 +153,10 @@ def test_missing_eos_penalty_lowers_the_turn_reward(tmp_path):
 
 
 def test_train_writes_stable_logs_eval_checkpoint_and_model(tmp_path):
-    config = tiny_config(tmp_path, eval_every=1, total_iterations=2)
+    config = tiny_config(tmp_path, eval_every=1, total_iterations=2, tensorboard=True)
     summary = Trainer(config).train()
     out = Path(config.out_dir)
+    assert list((out / "tb").glob("events.out.tfevents.*"))  # tensorboard is a dev extra
     with open(out / "metrics.csv") as f:
         assert next(csv.reader(f)) == list(TRAIN_KEYS)
     with open(out / "eval.csv") as f:
