@@ -424,9 +424,10 @@ class Trainer:
     def load_checkpoint(self, path: str | Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=False)
         saved, current = state["config"], dataclasses.asdict(self.config)
-        changed = sorted(
-            k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]
-        )
+        free = set(RESUMABLE_CHANGES)
+        if not self.config.anneal_lr:
+            free.add("total_iterations")  # a constant learning rate: a run may be extended
+        changed = sorted(k for k in current if k not in free and saved.get(k) != current[k])
         if changed:
             diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
             raise ValueError(

@@ -183,6 +183,19 @@ def test_an_existing_run_needs_resume_and_the_same_config(tmp_path):
     changed.resume = True
     with pytest.raises(ValueError, match="learning_rate: 0.001 -> 0.002"):
         Trainer(changed).train()
+    longer = tiny_config(tmp_path, total_iterations=2, eval_episodes=0, resume=True)
+    with pytest.raises(ValueError, match="total_iterations: 1 -> 2"):  # annealed lr
+        Trainer(longer).train()
+
+
+def test_a_constant_learning_rate_run_can_be_extended(tmp_path):
+    config = tiny_config(tmp_path, total_iterations=1, eval_episodes=0, anneal_lr=False)
+    Trainer(config).train()
+    longer = tiny_config(
+        tmp_path, total_iterations=2, eval_episodes=0, anneal_lr=False, resume=True
+    )
+    assert Trainer(longer).train()["iterations"] == 2
+    assert [r["iteration"] for r in read_csv(Path(config.out_dir) / "metrics.csv")] == [1, 2]
 
 
 def _cli(out_dir: Path, *extra: str) -> list[str]:
