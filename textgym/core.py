@@ -153,7 +153,7 @@ class TextEnv(gym.Env):
         self._order: np.ndarray | None = None
         self._cursor = 0
         self._example: Example | None = None
-        self._prompt_cache: dict[int, tuple[list[int], bool]] = {}
+        self._prompt_cache: dict[int, tuple[np.ndarray, bool]] = {}
         # The context lives after `lead` pad tokens (and a mask of `lead` zeros), so that
         # the left-padded `tokens` observation is one slice of each buffer.
         self._lead = self.max_obs_tokens
@@ -224,7 +224,8 @@ class TextEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         reward, terminated, truncated, extra = self._step_core(action)
-        partner_replies([self])
+        if self.partner_due:  # else partner_replies([self]) has nothing to do
+            partner_replies([self])
         self._sync_lm()
         obs, info = self._finish()
         info.update(extra)
@@ -261,12 +262,17 @@ class TextEnv(gym.Env):
         self._torch_seed = int(self.np_random.integers(2**62))
         self._generator = None
         if index not in self._prompt_cache:
-            self._prompt_cache[index] = self._encode_prompt(self._example)
+            ids, truncated = self._encode_prompt(self._example)
+            # An array, so that every reset copies it into the context buffer as a memcpy
+            # (from a list, numpy converts a few hundred ints one by one).
+            self._prompt_cache[index] = (np.array(ids, dtype=np.int64), truncated)
         prompt_ids, self._prompt_truncated = self._prompt_cache[index]
         self._n = 0
         self._append(prompt_ids)
-        self._ctx_text = self.lm.decode(prompt_ids) if self.obs_mode == "text" else ""
-        self._ctx_stream = self.lm.detokenizer(skip_special_tokens=False)
+        self._ctx_text, self._ctx_stream = "", None
+        if self.obs_mode == "text":  # only text observations decode the context as it grows
+            self._ctx_text = self.lm.decode(prompt_ids.tolist())
+            self._ctx_stream = self.lm.detokenizer(skip_special_tokens=False)
         self._synced = 0  # context tokens the LM state covers; 0 means "start afresh"
         self._start_turn()
         self._turns: list[str] = []
@@ -379,7 +385,7 @@ class TextEnv(gym.Env):
         if piece:
             self._gen_text += piece
 
-    def _append(self, ids: list[int]) -> None:
+    def _append(self, ids: list[int] | np.ndarray) -> None:
         end = self._n + len(ids)
         if self._lead + end > len(self._ids_buf):
             size = self._lead + max(end, 2 * (len(self._ids_buf) - self._lead))

@@ -75,6 +75,31 @@ def test_tokens_observation_keeps_the_most_recent_tokens_when_context_is_long():
     assert obs["input_ids"].tolist() == env.unwrapped.context_ids[-16:]
 
 
+def test_tokens_observations_are_new_arrays_that_later_steps_leave_alone():
+    # Users keep observations (rollout buffers), so none may share memory with another or
+    # change as the environment goes on: across steps, and across resets, which rewrite the
+    # context buffer from the cached prompt (example 0 twice: the cache's second use).
+    env = make("TextSummarization-v0", max_new_tokens=3, max_obs_tokens=64)
+    kept = []
+
+    def keep(obs):
+        kept.append((obs, {key: value.copy() for key, value in obs.items()}))
+
+    keep(env.reset(seed=0, options={"example_index": 0})[0])
+    for index in (1, 0, 2):
+        for token in (500, 600, 700):
+            obs, _, terminated, truncated, _ = env.step(token)
+            keep(obs)
+        assert truncated and not terminated
+        keep(env.reset(options={"example_index": index})[0])
+    arrays = [array for obs, _ in kept for array in obs.values()]
+    for obs, snapshot in kept:
+        for key, array in obs.items():
+            assert array.tolist() == snapshot[key].tolist()
+    for i, a in enumerate(arrays):
+        assert not any(np.shares_memory(a, b) for b in arrays[i + 1 :])
+
+
 def test_text_observation_shows_prompt_and_generation():
     env = make("TextSentiment-v0", obs_mode="text")
     obs, info = env.reset(seed=0)

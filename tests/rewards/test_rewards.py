@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import pytest
 import sacrebleu
 from rouge_score import rouge_scorer
@@ -16,6 +19,8 @@ from textgym.rewards import (
     VaderSentiment,
     lexical_f1,
 )
+from textgym.rewards.bleu import tokenize_13a
+from textgym.rewards.rouge import lcs_length, match_masks
 
 HYP = "El gato duerme en el sofá de la sala."
 REF = "El gato está durmiendo en el sofá."
@@ -100,6 +105,97 @@ def test_bleu_lowercase_option() -> None:
     assert SentenceBLEU()(["EL GATO DUERME"], [["el gato duerme"]]) == [0.0]
 
 
+# sacrebleu's own 13a tokenizer and sentence_bleu are the reference implementation; these
+# pieces exercise every branch of the fast path (digits next to . , -, entities, newlines).
+_WORDS = """
+el la gato perro casa sofá niño Über 東京 😀 a b
+0 7 42 3,5 1,000 2.50 1.000,5 10-12 x-1 -3 3- .5 5. ,6 6, ... .. ,, .,
+. , - ' " ! ? ( ) [ ] { } & ; : / \\ @ # $ % ^ * + = < > ~ ` | _ ¿ ¡ « » — …
+&quot; &amp; &lt; &gt; <skipped>
+"""
+_PIECES = [*_WORDS.split(), "-\n", "\n", "\t", "\r", "\u00a0", "\u3000"]
+_SENTENCE_WORDS = "el gato perro duerme come en la casa sofá y 3 1,000 2.5 x-1 , . ( ) ¿ ?"
+
+
+def _random_text(rng: random.Random, max_words: int) -> str:
+    text = ""
+    for _ in range(rng.randint(0, max_words)):
+        glue = rng.choice([" ", " ", " ", "", "  ", "\n"])
+        text += glue + rng.choice(_PIECES)
+    return text + rng.choice(["", "", ".", " .", " ", "\n"])
+
+
+def test_tokenize_13a_matches_sacrebleu() -> None:
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+    sacrebleu_13a, rng = Tokenizer13a(), random.Random(0)
+    texts = [_random_text(rng, 12) for _ in range(5000)]
+    texts += ["", " ", "\n", "a", "1.", ".1", "1,2,3.4", "a.b,c", "x--1", "&amp;lt;"]
+    for text in texts:
+        assert tokenize_13a(text) == sacrebleu_13a(text).split(), repr(text)
+
+
+def _assert_matches_sacrebleu(bleu: SentenceBLEU, hyp: str, refs: list[str], **kw: Any) -> None:
+    expected = sacrebleu.sentence_bleu(hyp, refs, **kw)
+    [item] = bleu.detailed([hyp], [refs])
+    assert abs(item["bleu"] - expected.score) <= 1e-12, (hyp, refs)
+    assert item["bp"] == expected.bp, (hyp, refs)
+    assert item["reward"] == min(expected.score / 100, 1.0)
+
+
+def test_bleu_matches_sacrebleu_sentence_bleu(bleu: SentenceBLEU) -> None:
+    assert bleu._fast_13a  # else this would only test sacrebleu against itself
+    rng = random.Random(1)
+    words = _SENTENCE_WORDS.split()
+    cases = [
+        ("", [REF]),
+        ("El", [REF]),  # shorter than 4 tokens: effective order
+        ("El gato", [REF]),
+        ("gato El", [REF]),
+        ("El gato está", [REF, UNRELATED]),
+        (HYP, [REF, UNRELATED, HYP.upper()]),
+        ("el el el el el el", ["el el gato el"]),  # clipped counts
+        ("el el gato el el", ["el gato el", "el el el el"]),  # clipped by the max over refs
+        ("Son 3,5 km; (aprox.) 1.000-2.000 €.", ["Son 3,5 km (aprox.) 1.000 - 2.000 €."]),
+    ]
+    for _ in range(1500):
+        n = rng.randint(0, 14)
+        hyp = " ".join(rng.choice(words) for _ in range(n))
+        refs = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 14)))]
+        refs += [_random_text(rng, 10) for _ in range(rng.randint(0, 2))]
+        cases += [(hyp, refs), (_random_text(rng, 14), [_random_text(rng, 14) or "a"])]
+    scored = 0
+    for hyp, refs in cases:
+        _assert_matches_sacrebleu(bleu, hyp, refs)
+        scored += bleu([hyp], [refs])[0] > 0
+    assert scored > len(cases) // 4  # mostly nonzero scores, not a string of zeros
+
+
+def test_bleu_falls_back_to_sacrebleu_tokenizer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the fast tokenizer ever disagrees with the installed sacrebleu on the probes,
+    SentenceBLEU tokenises with sacrebleu's own tokenizer and still matches it."""
+    import textgym.rewards.bleu as bleu_module
+
+    monkeypatch.setattr(bleu_module, "tokenize_13a", lambda line: line.split())
+    bleu = SentenceBLEU()
+    assert not bleu._fast_13a
+    _assert_matches_sacrebleu(bleu, "Hola, mundo (3,5 km).", ["Hola mundo, 3,5 km."])
+    assert bleu(["Hola, mundo."], [["Hola, mundo."]]) == [1.0]
+
+
+@pytest.mark.parametrize("tokenize", ["13a", "intl", "char", "none"])
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_bleu_options_match_sacrebleu(tokenize: str, lowercase: bool) -> None:
+    bleu = SentenceBLEU(tokenize=tokenize, lowercase=lowercase)
+    rng = random.Random(2)
+    for _ in range(200):
+        hyp, refs = _random_text(rng, 10), [_random_text(rng, 10) or "a", HYP, REF.upper()]
+        _assert_matches_sacrebleu(bleu, hyp, refs, tokenize=tokenize, lowercase=lowercase)
+    metric = BLEU(effective_order=True, tokenize=tokenize, lowercase=lowercase)
+    metric.sentence_score(HYP, [REF, REF, REF])
+    assert bleu.signature == str(metric.get_signature())
+
+
 # --------------------------------------------------------------------------------------------
 # SentenceChrF
 # --------------------------------------------------------------------------------------------
@@ -123,6 +219,16 @@ def test_chrf_plus_plus_uses_word_order() -> None:
     assert reward([HYP], [[REF]]) == [expected]
     assert expected != CHRF().sentence_score(HYP, [REF]).score / 100
     assert "nw:2" in reward.signature
+
+
+def test_chrf_matches_sacrebleu_sentence_chrf(chrf: SentenceChrF) -> None:
+    rng = random.Random(3)
+    for _ in range(200):
+        hyp, refs = _random_text(rng, 10), [_random_text(rng, 10) or "a", REF]
+        expected = sacrebleu.sentence_chrf(hyp, refs).score
+        assert chrf.detailed([hyp], [refs]) == [
+            {"reward": min(expected / 100, 1.0), "chrf": expected}
+        ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,6 +318,41 @@ def test_rouge_best_of_several_references() -> None:
     assert item["rougeL_f"] == pytest.approx(0.75)
     assert item["length_penalty"] == pytest.approx(0.5 * 4 / 10)
     assert item["reward"] == pytest.approx(0.55)
+
+
+def test_lcs_length_matches_rouge_score_table() -> None:
+    from rouge_score.rouge_scorer import _lcs_table
+
+    rng = random.Random(4)
+    for _ in range(2000):
+        vocab = "abcdefgh"[: rng.randint(1, 8)]
+        ref = [rng.choice(vocab) for _ in range(rng.randint(0, 70))]  # past 64 bits too
+        hyp = [rng.choice(vocab) for _ in range(rng.randint(0, 40))]
+        assert lcs_length(match_masks(ref), len(ref), hyp) == _lcs_table(ref, hyp)[-1][-1]
+
+
+@pytest.mark.parametrize("use_stemmer", [False, True])
+def test_rouge_matches_rouge_score_on_random_text(use_stemmer: bool) -> None:
+    reward = RougeL(use_stemmer=use_stemmer, length_penalty=0.3)
+    assert reward._fast != use_stemmer  # the fast tokenizer is in use where it applies
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=use_stemmer)
+    rng = random.Random(5)
+    words = ["the", "The", "cat", "cats", "running", "runs", "mat", "3.5", "don't", "über", "!"]
+    nonzero = 0
+    for i in range(600):
+        if i % 2:
+            hyp = " ".join(rng.choice(words) for _ in range(rng.randint(0, 30)))
+            refs = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 30)))]
+        else:
+            hyp, refs = _random_text(rng, 20), [_random_text(rng, 20), _random_text(rng, 5)]
+        [item] = reward.detailed([hyp], [refs])
+        scores = [scorer.score(ref, hyp)["rougeL"].fmeasure for ref in refs]
+        best = max(range(len(refs)), key=lambda k: scores[k])
+        ref_words = max(len(refs[best].split()), 1)
+        assert item["rougeL_f"] == scores[best], (hyp, refs)
+        assert item["length_penalty"] == 0.3 * (abs(len(hyp.split()) - ref_words) / ref_words)
+        nonzero += scores[best] > 0
+    assert nonzero > 200
 
 
 def test_rouge_signature() -> None:
