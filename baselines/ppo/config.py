@@ -64,6 +64,9 @@ class PPOConfig:
     """decay the learning rate linearly to 0 over the run"""
     max_grad_norm: float = 1.0
     """global gradient-norm clip"""
+    gradient_checkpointing: bool = False
+    """recompute activations in the backward pass (less memory for larger models, ~30%
+    more update time)"""
 
     # -- PPO ---------------------------------------------------------------------------------
     gamma: float = 1.0

@@ -109,6 +109,10 @@ class Trainer:
         self.reference = self.lm.model.eval().requires_grad_(False)
         torch.manual_seed(c.seed)
         self.policy = PolicyWithValue.from_lm(self.lm).float().to(self.device)
+        if c.gradient_checkpointing:
+            lm = self.policy.lm  # transformers 5 renamed it; 4.x has only the old name
+            enable = getattr(lm, "activation_checkpointing_enable", None)
+            (enable or lm.gradient_checkpointing_enable)()
         cuda = self.device.type == "cuda"
         self.optimizer = torch.optim.AdamW(
             self.policy.parameters(), lr=c.learning_rate, eps=1e-5, weight_decay=0.0, fused=cuda

@@ -102,6 +102,17 @@ def test_critic_free_variants_train(tmp_path, algo):
     assert stats["losses/value_loss"] != stats["losses/value_loss"]  # NaN: no critic
 
 
+def test_gradient_checkpointing_gives_the_same_update(tmp_path):
+    plain = Trainer(tiny_config(tmp_path / "a"))
+    checkpointed = Trainer(tiny_config(tmp_path / "b", gradient_checkpointing=True))
+    a, b = plain.iterate(), checkpointed.iterate()
+    assert a["losses/policy_loss"] == pytest.approx(b["losses/policy_loss"], abs=1e-6)
+    for (name, p), (_, q) in zip(
+        plain.policy.named_parameters(), checkpointed.policy.named_parameters(), strict=True
+    ):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)
+
+
 def test_group_members_share_their_prompt(tmp_path):
     trainer = Trainer(tiny_config(tmp_path, algo="grpo", group_size=4))
     seeds = trainer.episode_seeds(3)
