@@ -1,0 +1,131 @@
+"""Learning curves and a summary table of token-level PPO runs (``python -m baselines.ppo``).
+
+    python -m benchmarks.ppo_report runs/ppo/ppo-TextSentiment-v0-0 [more run dirs] \\
+        --out benchmarks/results/ppo
+
+reads each run's ``metrics.csv``, ``eval.csv`` and ``config.json`` and writes
+``curves.png`` (training return, held-out return, KL to the reference against the
+iteration) and ``results.md`` (per run: zero-shot and final held-out return, the best
+held-out return, final KL and its target, episodes and generated tokens).
+"""
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from baselines.ppo.logs import read_csv
+
+
+def load_run(run_dir: str | Path) -> dict[str, Any]:
+    run = Path(run_dir)
+    return {
+        "dir": str(run),
+        "config": json.loads((run / "config.json").read_text()),
+        "train": read_csv(run / "metrics.csv"),
+        "eval": read_csv(run / "eval.csv") if (run / "eval.csv").exists() else [],
+    }
+
+
+def summary_row(run: dict[str, Any]) -> dict[str, Any]:
+    c, train, evals = run["config"], run["train"], run["eval"]
+    last = train[-1] if train else {}
+    first_eval = evals[0] if evals and evals[0]["iteration"] == 0 else None
+    best = max(evals, key=lambda r: r["eval/mean_return"]) if evals else None
+    tokens = sum(
+        r["charts/response_tokens"] * c["batch_size"] for r in train
+    )  # one turn per episode for single-turn tasks
+    return {
+        "env": c["env_id"],
+        "algo": c["algo"],
+        "seed": c["seed"],
+        "iterations": int(last.get("iteration", 0)),
+        "episodes": int(last.get("episodes", 0)),
+        "generated_tokens": int(tokens),
+        "zero_shot": first_eval,
+        "final": evals[-1] if evals else None,
+        "best": best,
+        "kl": last.get("objective/kl", math.nan),
+        "target_kl": c["target_kl"] if c["adaptive_kl"] else None,
+        "seconds": sum(r["time/iteration"] for r in train),
+    }
+
+
+def _ret(row: dict[str, float] | None) -> str:
+    if row is None:
+        return "n/a"
+    return f"{row['eval/mean_return']:.3f} ± {row['eval/std_return']:.3f}"
+
+
+def results_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| env | algo | seed | iterations (episodes) | held-out return: zero-shot | final "
+        "| best (iteration) | KL / target | iteration time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        best = r["best"]
+        best_cell = "n/a" if best is None else f"{_ret(best)} ({int(best['iteration'])})"
+        target = "fixed" if r["target_kl"] is None else f"{r['target_kl']:g}"
+        lines.append(
+            f"| {r['env']} | {r['algo']} | {r['seed']} | {r['iterations']} ({r['episodes']}) "
+            f"| {_ret(r['zero_shot'])} | {_ret(r['final'])} | {best_cell} "
+            f"| {r['kl']:.2f} / {target} | {r['seconds'] / 60:.0f} min |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: list[dict[str, Any]], path: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for run in runs:
+        c = run["config"]
+        label = f"{c['algo']} {c['env_id']} seed {c['seed']}"
+        its = [r["iteration"] for r in run["train"]]
+        axes[0].plot(its, [r["charts/episodic_return"] for r in run["train"]], label=label)
+        if run["eval"]:
+            axes[1].errorbar(
+                [r["iteration"] for r in run["eval"]],
+                [r["eval/mean_return"] for r in run["eval"]],
+                yerr=[r["eval/std_return"] for r in run["eval"]],
+                marker="o",
+                capsize=3,
+                label=label,
+            )
+        axes[2].plot(its, [r["objective/kl"] for r in run["train"]], label=label)
+    titles = ("training return (batch mean)", "held-out return (mean ± std)", "KL to reference")
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_title(title)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", help="run directories of python -m baselines.ppo")
+    parser.add_argument("--out", default="runs/ppo_report", help="where the report goes")
+    args = parser.parse_args(argv)
+    runs = [load_run(r) for r in args.runs]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = results_table([summary_row(r) for r in runs])
+    (out / "results.md").write_text(table)
+    plot(runs, out / "curves.png")
+    print(table)
+    print(f"curves: {out / 'curves.png'}")
+
+
+if __name__ == "__main__":
+    main()
