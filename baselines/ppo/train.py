@@ -53,7 +53,15 @@ CHECKPOINT = "checkpoint.pt"
 # Config fields that may change when a run is resumed: none of them changes the data or
 # the updates.
 RESUMABLE_CHANGES = frozenset(
-    {"resume", "progress", "tensorboard", "checkpoint_every", "torch_threads", "eval_every"}
+    {
+        "resume",
+        "progress",
+        "tensorboard",
+        "checkpoint_every",
+        "torch_threads",
+        "eval_every",
+        "gradient_checkpointing",
+    }
 )
 
 
@@ -431,7 +439,10 @@ class Trainer:
         free = set(RESUMABLE_CHANGES)
         if not self.config.anneal_lr:
             free.add("total_iterations")  # a constant learning rate: a run may be extended
-        changed = sorted(k for k in current if k not in free and saved.get(k) != current[k])
+        # A field the checkpoint lacks (added to PPOConfig later) had its default then.
+        defaults = dataclasses.asdict(PPOConfig(out_dir=self.config.out_dir))
+        saved = {**defaults, **saved}
+        changed = sorted(k for k in current if k not in free and saved[k] != current[k])
         if changed:
             diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
             raise ValueError(

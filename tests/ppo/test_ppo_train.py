@@ -202,6 +202,11 @@ def test_an_existing_run_needs_resume_and_the_same_config(tmp_path):
 def test_a_constant_learning_rate_run_can_be_extended(tmp_path):
     config = tiny_config(tmp_path, total_iterations=1, eval_episodes=0, anneal_lr=False)
     Trainer(config).train()
+    # As if written before PPOConfig had this field: resuming takes its default.
+    path = Path(config.out_dir) / CHECKPOINT
+    state = torch.load(path, weights_only=False)
+    del state["config"]["gradient_checkpointing"]
+    torch.save(state, path)
     longer = tiny_config(
         tmp_path, total_iterations=2, eval_episodes=0, anneal_lr=False, resume=True
     )
