@@ -129,6 +129,74 @@ def run_evaluation(
     )
 
 
+def run_vector_evaluation(
+    venv: Any,
+    act: Callable[[Any, Any], Any],
+    episodes: int,
+    seed: int,
+    on_episode: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """:func:`run_evaluation` on a :class:`textgym.vector.TextVectorEnv`: the same episodes
+    (episode i plays example i with reset seed ``seed * SEED_STRIDE + i``) and the same
+    summary, ``venv.num_envs`` episodes at a time with one batched LM forward per step.
+    ``act(obs, venv)`` returns one action per sub-environment (token or topk mode). Rows
+    past ``episodes`` in the last batch are played and ignored."""
+    base = venv.unwrapped
+    rows = base.num_envs
+    n_examples = len(base.envs[0].examples)
+    returns, lengths, metrics = [0.0] * episodes, [0] * episodes, [math.nan] * episodes
+    gen_tokens, perplexities, generations = [0] * episodes, [math.nan] * episodes, [[]] * episodes
+    nll_total, token_total = 0.0, 0
+    for first in range(0, episodes, rows):
+        ids = list(range(first, first + rows))
+        obs, infos = base.reset(
+            seed=[seed * SEED_STRIDE + i for i in ids],
+            options={"example_index": [i % n_examples for i in ids]},
+        )
+        done = np.array([i >= episodes for i in ids])
+        positions: list[list[int]] = [[] for _ in ids]
+        turn_metrics: list[list[float]] = [[] for _ in ids]
+        while not done.all():
+            starts = [len(env.context_ids) for env in base.envs]
+            obs, rewards, terminated, truncated, infos = base.step(act(obs, base))
+            for r in np.flatnonzero(~done):
+                i = ids[r]
+                positions[r].append(starts[r])  # one agent token, at the end of the context
+                returns[i] += float(rewards[r])
+                lengths[i] += 1
+                info = None
+                if infos["turn_ended"][r]:
+                    info = base.info_row(infos, int(r))
+                    turn_metrics[r].append(float(info["reward_components"]["reward"]))
+                if not (terminated[r] or truncated[r]):
+                    continue
+                done[r] = True
+                env = base.envs[r]
+                ppl = generation_perplexity(env.lm, env.context_ids, positions[r])
+                nll_total += ppl["nll_sum"]
+                token_total += ppl["tokens"]
+                info = info if info is not None else base.info_row(infos, int(r))
+                metrics[i] = float(np.mean(turn_metrics[r])) if turn_metrics[r] else math.nan
+                gen_tokens[i] = len(positions[r])
+                perplexities[i] = ppl["perplexity"]
+                generations[i] = info.get("agent_turns", [info.get("generation", "")])
+                if on_episode is not None:
+                    on_episode()
+    return summarize(
+        dict(
+            episodes=episodes,
+            returns=returns,
+            lengths=lengths,
+            metrics=metrics,
+            gen_tokens=gen_tokens,
+            perplexities=perplexities,
+            generations=generations,
+            nll_sum=nll_total,
+            scored_tokens=token_total,
+        )
+    )
+
+
 def summarize(evaluation: dict[str, Any]) -> dict[str, Any]:
     """Add the means and standard deviations (over episodes) to an evaluation.
     ``perplexity`` pools the episodes: exp(total NLL / total scored tokens)."""

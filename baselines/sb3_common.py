@@ -2,10 +2,14 @@
 
 Each agent script (``baselines/sb3_ppo.py`` and its siblings) subclasses :class:`SB3Config`
 with its algorithm's hyperparameters and calls :func:`train` or :func:`evaluate`. The agents
-act on the ``topk`` interface (``Discrete(topk)`` over the LM's proposals) and observe the
-LM's hidden state (``obs_mode="embedding"``, ``MlpPolicy``) or the token ids
+act on the ``topk`` interface (``Discrete(topk)`` over the LM's proposals) and observe, by
+default, the context's hidden state plus each proposal's token embedding and log-probability
+(``obs_mode="proposals"``, scored by :class:`baselines.sb3_policies.ProposalPolicy`), or
+only the hidden state (``obs_mode="embedding"``, ``MlpPolicy``) or the token ids
 (``obs_mode="tokens"``, ``MultiInputPolicy``); training runs on textgym's batched vector
-env through :class:`textgym.integrations.sb3.SB3VecEnv`.
+env through :class:`textgym.integrations.sb3.SB3VecEnv`. Rewards are dense by default
+(each token earns the change of the task metric), so credit lands on the token that
+caused it.
 
 A run writes to ``out_dir``: ``model.zip`` (``Algo.load``), ``config.json`` (the config's
 fields) and ``eval.json``, the deterministic policy on held-out examples:
@@ -28,6 +32,8 @@ import gymnasium as gym
 import textgym  # noqa: F401  (registers the environment ids)
 from baselines.cli import load_config, parse_config
 
+OBS_MODES = ("proposals", "embedding", "tokens")
+
 
 @dataclass
 class SB3Config:
@@ -37,19 +43,21 @@ class SB3Config:
     """the environment id"""
     model: str = "smollm2-135m"
     """the environment's LM: smollm2-135m, tiny (random, for tests), a directory or hub id"""
-    num_envs: int = 8
+    num_envs: int = 16
     """number of sub-environments in the batched vector env"""
     total_timesteps: int = 50_000
     """environment steps (tokens) to train for, summed over the sub-environments"""
     seed: int = 0
     """seed of the agent, the environments and the evaluation"""
-    topk: int = 16
+    topk: int = 8
     """size of the LM's proposal set: the agent's action space is Discrete(topk)"""
-    obs_mode: str = "embedding"
-    """observation: embedding (LM hidden state, MlpPolicy) or tokens (MultiInputPolicy)"""
+    obs_mode: str = "proposals"
+    """observation: proposals (ProposalPolicy), embedding (MlpPolicy) or tokens (MultiInputPolicy)"""
+    scorer_hidden: int = 0
+    """with proposals: 0 scores each proposal linearly in its embedding, >0 with an MLP this wide"""
     max_new_tokens: int | None = None
     """per-turn token budget (None: the task's default)"""
-    reward_shaping: str = "terminal"
+    reward_shaping: str = "dense"
     """terminal (the metric when a turn ends) or dense (each step earns the metric's change)"""
     kl_coef: float = 0.0
     """per-token reward penalty kl_coef * -log p_ref(token) under the env's frozen LM"""
@@ -69,10 +77,10 @@ class SB3Config:
     """evaluate the model at this path (model.zip or its run directory) instead of training"""
 
     def __post_init__(self) -> None:
-        if self.obs_mode not in ("embedding", "tokens"):
+        if self.obs_mode not in OBS_MODES:
             raise ValueError(
-                f"obs_mode={self.obs_mode!r} is not supported by the SB3 agents: use "
-                "'embedding' or 'tokens' (SB3 policies need array observations, not text)"
+                f"obs_mode={self.obs_mode!r} is not supported by the SB3 agents: use one of "
+                f"{', '.join(OBS_MODES)} (SB3 policies need array observations, not text)"
             )
         if self.out_dir is None:
             env = self.env_id.replace("/", "_")
@@ -93,8 +101,17 @@ class SB3Config:
             kwargs["max_new_tokens"] = self.max_new_tokens
         return kwargs
 
-    def policy(self) -> str:
+    def policy(self) -> Any:
+        """The SB3 policy (a name or a class) for this config's observation."""
+        if self.obs_mode == "proposals":
+            from baselines.sb3_policies import ProposalPolicy
+
+            return ProposalPolicy
         return "MultiInputPolicy" if self.obs_mode == "tokens" else "MlpPolicy"
+
+    def policy_kwargs(self) -> dict[str, Any]:
+        """The policy's keyword arguments (``policy_kwargs`` of the SB3 algorithm)."""
+        return {"scorer_hidden": self.scorer_hidden} if self.obs_mode == "proposals" else {}
 
     # Fields of a subclass that configure the environment rather than the algorithm.
     env_fields: ClassVar[tuple[str, ...]] = ()
@@ -117,10 +134,11 @@ def make_env(config: SB3Config) -> Any:
     return make_sb3_vec_env(config.env_id, config.num_envs, seed=config.seed, **config.env_kwargs())
 
 
-def build_model(algo_cls: type, config: SB3Config, policy: str | None = None) -> Any:
+def build_model(algo_cls: type, config: SB3Config, policy: Any = None) -> Any:
     """The SB3 model on the config's batched vector env, with the config's hyperparameters
-    (``config.algo_kwargs()``)."""
+    (``config.algo_kwargs()``) and policy (``policy`` overrides ``config.policy()``)."""
     _set_threads(config)
+    policy_kwargs = config.policy_kwargs() if policy is None else {}
     return algo_cls(
         policy or config.policy(),
         make_env(config),
@@ -128,13 +146,12 @@ def build_model(algo_cls: type, config: SB3Config, policy: str | None = None) ->
         seed=config.seed,
         device=config.device,
         verbose=config.verbose,
+        policy_kwargs=policy_kwargs or None,
         **config.algo_kwargs(),
     )
 
 
-def train(
-    algo_cls: type, config: SB3Config, policy: str | None = None, callback: Any = None
-) -> dict:
+def train(algo_cls: type, config: SB3Config, policy: Any = None, callback: Any = None) -> dict:
     """Train ``algo_cls`` on the config's env, save ``model.zip`` and ``config.json`` to
     ``out_dir``, then evaluate; returns the evaluation (also in ``eval.json``)."""
     model = build_model(algo_cls, config, policy)
@@ -165,35 +182,28 @@ def evaluate(
     out_path: str | Path | None = None,
 ) -> dict:
     """Run the deterministic policy for ``episodes`` (default ``config.eval_episodes``)
-    episodes on one environment over the ``split`` examples (episode i plays example i,
-    as :func:`baselines.reference.run_evaluation` does for every agent). A path (model.zip) needs ``algo_cls`` to load it. Writes the result
-    to ``out_path`` (default ``<out_dir>/eval.json``) and returns it; the schema is in the
-    module docstring. MaskablePPO-style models get the env's ``action_masks()``."""
+    episodes over the ``split`` examples (episode i plays example i, as
+    :func:`baselines.reference.run_evaluation` does for every agent), batched on the vector
+    env (:func:`evaluate_model`). A path (model.zip) needs ``algo_cls`` to load it. Writes
+    the result to ``out_path`` (default ``<out_dir>/eval.json``) and returns it; the schema
+    is in the module docstring."""
     _set_threads(config)
     model = model_path_or_model
     if isinstance(model, (str, Path)):
         if algo_cls is None:
             raise ValueError("evaluate() needs algo_cls to load a model from a path")
         model = algo_cls.load(model, device=config.device)
-    from baselines.reference import run_evaluation
-
     episodes = config.eval_episodes if episodes is None else episodes
-    masked = "action_masks" in inspect.signature(model.predict).parameters
-
-    def act(obs: Any, env: gym.Env) -> int:
-        masks = {"action_masks": env.unwrapped.action_masks()} if masked else {}
-        return int(model.predict(obs, deterministic=True, **masks)[0])
-
-    env = gym.make(config.env_id, split=split, **config.env_kwargs())
+    eval_env = make_eval_env(config, split, episodes)
     # The same held-out episodes (example i, seed) as the reference agents and the suite.
     result = {
         "env_id": config.env_id,
         "split": split,
         "episodes": episodes,
         "seed": config.seed,
-        **run_evaluation(env, act, episodes, config.seed),
+        **evaluate_model(model, eval_env, episodes, config.seed),
     }
-    env.close()
+    eval_env.close()
     out_path = Path(out_path) if out_path is not None else Path(config.out_dir) / "eval.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=2) + "\n")
@@ -203,6 +213,38 @@ def evaluate(
         f"metric {result['mean_metric']:.4f} -> {out_path}"
     )
     return result
+
+
+EVAL_BATCH = 32  # most held-out episodes played at once
+
+
+def make_eval_env(config: SB3Config, split: str, episodes: int) -> Any:
+    """The evaluation env: a :class:`textgym.vector.TextVectorEnv` of the config's env
+    on ``split``, one sub-environment per episode (at most :data:`EVAL_BATCH`)."""
+    return gym.make_vec(
+        config.env_id,
+        num_envs=max(1, min(episodes, EVAL_BATCH)),
+        vectorization_mode="vector_entry_point",
+        split=split,
+        **config.env_kwargs(),
+    )
+
+
+def evaluate_model(
+    model: Any, eval_env: Any, episodes: int, seed: int, on_episode: Any = None
+) -> dict[str, Any]:
+    """The deterministic policy of an SB3 ``model`` on ``eval_env``'s held-out episodes
+    (:func:`baselines.reference.run_vector_evaluation`); MaskablePPO-style models get the
+    env's ``action_masks()``."""
+    from baselines.reference import run_vector_evaluation
+
+    masked = "action_masks" in inspect.signature(model.predict).parameters
+
+    def act(obs: Any, venv: Any) -> Any:
+        masks = {"action_masks": venv.action_masks()} if masked else {}
+        return model.predict(obs, deterministic=True, **masks)[0]
+
+    return run_vector_evaluation(eval_env, act, episodes, seed, on_episode)
 
 
 EVAL_FIELDS = ("eval_episodes", "device", "torch_threads", "verbose")

@@ -40,6 +40,14 @@ class DQNConfig(SB3Config):
     exploration_final_eps: float = 0.05
     """final epsilon of the epsilon-greedy exploration"""
 
+    def policy(self) -> Any:
+        # DQN's Q-network has no proposal scorer: the proposals observation goes to a plain
+        # MLP over its flattened parts.
+        return "MlpPolicy" if self.obs_mode == "embedding" else "MultiInputPolicy"
+
+    def policy_kwargs(self) -> dict[str, Any]:
+        return {}
+
     def algo_kwargs(self) -> dict[str, Any]:
         # A buffer larger than the run would only reserve memory it never fills.
         kwargs = super().algo_kwargs()

@@ -26,6 +26,13 @@ class MaskablePPOConfig(PPOConfig):
     topk_top_p: float = 0.9
     """nucleus mass: proposals ranked after this much probability are masked"""
 
+    def policy(self) -> Any:
+        if self.obs_mode == "proposals":
+            from baselines.sb3_policies import MaskableProposalPolicy
+
+            return MaskableProposalPolicy
+        return super().policy()
+
     def env_kwargs(self) -> dict[str, Any]:
         return {
             **super().env_kwargs(),

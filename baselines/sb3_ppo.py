@@ -13,14 +13,16 @@ from baselines.sb3_common import SB3Config, run
 class PPOConfig(SB3Config):
     algo = "ppo"
 
-    n_steps: int = 128
+    learning_rate: float = 3e-3
+    """optimizer learning rate (high: the default linear proposal scorer has few weights)"""
+    n_steps: int = 64
     """rollout steps per sub-environment between updates (n_steps * num_envs per rollout)"""
     batch_size: int = 256
     """minibatch size"""
-    n_epochs: int = 4
+    n_epochs: int = 10
     """optimisation epochs over each rollout"""
-    gamma: float = 1.0
-    """discount factor (1: the reward comes once, at the end of the episode)"""
+    gamma: float = 0.5
+    """discount factor (short-sighted: with dense rewards a token's own reward is its credit)"""
     gae_lambda: float = 0.95
     """GAE lambda"""
     clip_range: float = 0.2

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
 
     show_episodes(args.model, args.envs, args.seed)
-    print("\n=== quick benchmark: random, zero-shot LM and PPO (topk + embedding) ===\n")
+    print("\n=== quick benchmark: random, zero-shot LM and PPO (topk + proposals) ===\n")
     return suite.main(
         [
             "--agents", "random", "lm-sampled", "ppo",

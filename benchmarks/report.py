@@ -4,6 +4,8 @@ A result dict is one run (one agent, environment and seed), as ``result.json`` h
 these functions read only::
 
     {"agent": str, "env_id": str, "seed": int, "kind": "reference" | "sb3",
+     "config": {"budget": int, ...},   # optional; budget only for trained agents
+     "wall_time_s": float,             # optional
      "evaluations": [{"step": int, "mean_metric": float, "mean_return": float,
                       "mean_gen_tokens": float, "perplexity": float}, ...]}
 
@@ -12,8 +14,10 @@ the sample standard deviation (n - 1; a single seed shows the mean alone).
 """
 
 import csv
+import json
 import math
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +40,50 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), std
 
 
+def load_results(
+    out_dir: str | Path, env_order: Sequence[str] = (), agent_order: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Every ``result.json`` under ``out_dir`` (the runs of every invocation that wrote
+    there), sorted by environment and agent (in the given orders, unknown ones after them
+    by name) and seed."""
+
+    def rank(order: Sequence[str], name: str) -> tuple[int, str]:
+        return (order.index(name), "") if name in order else (len(order), name)
+
+    results = [json.loads(p.read_text()) for p in Path(out_dir).rglob("result.json")]
+    return sorted(
+        results,
+        key=lambda r: (rank(env_order, r["env_id"]), rank(agent_order, r["agent"]), r["seed"]),
+    )
+
+
+def _budget(runs: list[dict[str, Any]]) -> int | str | None:
+    """The training budget the runs share (None for reference agents, "mixed" if they
+    differ)."""
+    budgets = {r.get("config", {}).get("budget") for r in runs}
+    if len(budgets) > 1:
+        return "mixed"
+    return budgets.pop()
+
+
 def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (environment, agent), in order of first appearance: ``env_id``,
-    ``agent``, ``seeds``, ``<key>_mean`` and ``<key>_std`` for each quantity's key
-    (``mean_metric``, ``mean_return``, ``mean_gen_tokens``, ``perplexity``), and ``note``."""
+    ``agent``, ``seeds``, ``budget`` (training env steps; None for reference agents),
+    ``<key>_mean`` and ``<key>_std`` for each quantity's key (``mean_metric``,
+    ``mean_return``, ``mean_gen_tokens``, ``perplexity``), ``wall_time_s`` (mean per seed)
+    and ``note``."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for result in results:
         groups.setdefault((result["env_id"], result["agent"]), []).append(result)
     rows = []
     for (env_id, agent), runs in groups.items():
         row: dict[str, Any] = {"env_id": env_id, "agent": agent, "seeds": len(runs)}
+        row["budget"] = _budget(runs)
         for _, key, _ in QUANTITIES:
             mean, std = _mean_std([float(r["evaluations"][-1][key]) for r in runs])
             row[f"{key}_mean"], row[f"{key}_std"] = mean, std
+        times = [float(r["wall_time_s"]) for r in runs if "wall_time_s" in r]
+        row["wall_time_s"] = statistics.fmean(times) if times else math.nan
         rows.append(row)
     baselines = {r["env_id"]: r for r in rows if r["agent"] == BASELINE}
     for row in rows:
@@ -58,8 +93,9 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def honest_note(row: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     """What the reader should know about ``row`` next to the ``lm-sampled`` row of its
-    environment: not beating it, beating it by less than the seeds' spread or on a single
-    seed, or a perplexity far above it (the metric may be gamed with text the LM finds unlikely)."""
+    environment: not beating it, beating it by less than the seeds' spread, on a single
+    seed or by more than the spread, and a perplexity far above it (the metric may be gamed
+    with text the LM finds unlikely)."""
     if row["agent"] == BASELINE:
         return "zero-shot baseline"
     if baseline is None:
@@ -77,6 +113,8 @@ def honest_note(row: dict[str, Any], baseline: dict[str, Any] | None) -> str:
         notes.append(f"within seed spread of {BASELINE} ({delta:+.3f})")
     elif min(row["seeds"], baseline["seeds"]) == 1:
         notes.append(f"beats {BASELINE} ({delta:+.3f}) but on one seed: no spread to judge")
+    else:
+        notes.append(f"beats {BASELINE} ({delta:+.3f}) by more than the seeds' spread")
     ppl, base_ppl = row["perplexity_mean"], baseline["perplexity_mean"]
     if not math.isnan(ppl) and not math.isnan(base_ppl) and ppl > HACKING_RATIO * base_ppl:
         notes.append(f"perplexity {ppl / base_ppl:.0f}x {BASELINE}'s: check for reward hacking")
@@ -91,15 +129,26 @@ def _cell(mean: float, std: float, digits: int) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def _duration(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "—"
+    return f"{seconds:.0f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
+
+
 def results_table(results: list[dict[str, Any]]) -> str:
-    """The Markdown table: per environment and agent, mean ± std over seeds of the final
-    evaluation's quantities, and the honest note."""
-    header = ["env", "agent", "seeds", *(name for name, _, _ in QUANTITIES), "note"]
-    align = ["---", "---", "---:", *("---:" for _ in QUANTITIES), "---"]
+    """The Markdown table: per environment and agent, the training budget, mean ± std over
+    seeds of the final evaluation's quantities, the wall time per seed, and the honest
+    note."""
+    header = ["env", "agent", "seeds", "budget", *(name for name, _, _ in QUANTITIES)]
+    header += ["time/seed", "note"]
+    align = ["---", "---", "---:", "---:", *("---:" for _ in QUANTITIES), "---:", "---"]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     for row in aggregate(results):
-        cells = [row["env_id"], row["agent"], str(row["seeds"])]
+        budget = row["budget"]
+        budget = "—" if budget is None else f"{budget:,}" if isinstance(budget, int) else budget
+        cells = [row["env_id"], row["agent"], str(row["seeds"]), budget]
         cells += [_cell(row[f"{k}_mean"], row[f"{k}_std"], d) for _, k, d in QUANTITIES]
+        cells.append(_duration(row["wall_time_s"]))
         lines.append("| " + " | ".join([*cells, row["note"]]) + " |")
     return "\n".join(lines)
 
@@ -107,8 +156,9 @@ def results_table(results: list[dict[str, Any]]) -> str:
 def write_csv(results: list[dict[str, Any]], path: str | Path) -> Path:
     """The aggregated rows (:func:`aggregate`) as CSV; NaN is written as an empty cell."""
     rows = aggregate(results)
-    fields = ["env_id", "agent", "seeds"]
-    fields += [f"{k}_{s}" for _, k, _ in QUANTITIES for s in ("mean", "std")] + ["note"]
+    fields = ["env_id", "agent", "seeds", "budget"]
+    fields += [f"{k}_{s}" for _, k, _ in QUANTITIES for s in ("mean", "std")]
+    fields += ["wall_time_s", "note"]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
@@ -116,7 +166,10 @@ def write_csv(results: list[dict[str, Any]], path: str | Path) -> Path:
         writer.writeheader()
         for row in rows:
             writer.writerow(
-                {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+                {
+                    k: "" if v is None or (isinstance(v, float) and math.isnan(v)) else v
+                    for k, v in row.items()
+                }
             )
     return path
 

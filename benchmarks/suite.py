@@ -18,14 +18,15 @@ budget would be one PPO update, or none).
 Each run writes ``<out>/<agent>/<env>/seed<k>/result.json`` (config, versions, metrics of
 every evaluation point, wall time) and ``curve.csv``. A run whose ``result.json`` holds the
 same config is skipped (``--force`` re-runs it). At the end ``<out>/results.md``,
-``<out>/results.csv`` and ``<out>/curves_<env>.png`` summarise every run of the command.
+``<out>/results.csv`` and ``<out>/curves_<env>.png`` summarise every run under ``<out>``,
+this command's and earlier ones' (so environments may be run with different budgets by
+separate commands into one directory).
 """
 
 import argparse
 import csv
 import dataclasses
 import importlib
-import inspect
 import json
 import sys
 import time
@@ -37,8 +38,8 @@ from baselines.reference import (
     LM_SAMPLING,
     REFERENCE_AGENTS,
     evaluate_reference,
-    run_evaluation,
 )
+from baselines.sb3_common import OBS_MODES as SB3_OBS_MODES
 from benchmarks import report
 
 # agent -> (config module, config class, algorithm module, algorithm class)
@@ -73,6 +74,7 @@ def sb3_config(agent: str, env_id: str, seed: int, args: argparse.Namespace) -> 
         seed=seed,
         topk=args.topk,
         obs_mode=args.obs_mode,
+        reward_shaping=args.reward_shaping,
         max_new_tokens=args.max_new_tokens,
         device=args.device,
         verbose=0,
@@ -171,24 +173,17 @@ def run_reference(config: dict[str, Any], bar: Any) -> list[dict[str, Any]]:
 def run_sb3(agent: str, config: Any, args: argparse.Namespace, bar: Any) -> list[dict[str, Any]]:
     """Train with an evaluation callback; returns the evaluations (steps 0, eval_every, ...,
     and the final step)."""
-    import gymnasium as gym
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from baselines.sb3_common import build_model
+    from baselines.sb3_common import build_model, evaluate_model, make_eval_env
 
     _, _, algo_module, algo_name = SB3_AGENTS[agent]
     algo_cls = getattr(importlib.import_module(algo_module), algo_name)
-    eval_env = gym.make(config.env_id, split=args.split, **config.env_kwargs())
+    eval_env = make_eval_env(config, args.split, args.eval_episodes)
     evaluations: list[dict[str, Any]] = []
 
     def evaluate(model: Any, step: int) -> None:
-        masked = "action_masks" in inspect.signature(model.predict).parameters
-
-        def act(obs: Any, env: Any) -> int:
-            masks = {"action_masks": env.unwrapped.action_masks()} if masked else {}
-            return int(model.predict(obs, deterministic=True, **masks)[0])
-
-        result = run_evaluation(eval_env, act, args.eval_episodes, config.seed)
+        result = evaluate_model(model, eval_env, args.eval_episodes, config.seed)
         evaluations.append({"step": step, **_strip(result)})
         bar.set_postfix_str(f"metric {result['mean_metric']:+.3f} @ {step}")
 
@@ -281,9 +276,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="runs/suite", help="output directory")
     parser.add_argument("--split", default="test", help="evaluation split")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="None: task default")
-    parser.add_argument("--num-envs", type=int, default=8, help="SB3 sub-environments")
-    parser.add_argument("--topk", type=int, default=16, help="SB3 agents' action space size")
-    parser.add_argument("--obs-mode", default="embedding", choices=["embedding", "tokens"])
+    parser.add_argument("--num-envs", type=int, default=16, help="SB3 sub-environments")
+    parser.add_argument("--topk", type=int, default=8, help="SB3 agents' action space size")
+    parser.add_argument("--obs-mode", default="proposals", choices=list(SB3_OBS_MODES))
+    parser.add_argument(
+        "--reward-shaping", default="dense", choices=["dense", "terminal"], help="SB3 training"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: default)")
     parser.add_argument("--force", action="store_true", help="re-run runs already done")
@@ -310,13 +308,24 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         for seed in args.seeds
     ]
     out = Path(args.out)
-    table = report.results_table(results)
-    title = f"# textgym baselines (model {args.model}, held-out split {args.split!r})"
-    (out / "results.md").write_text(f"{title}\n\n{table}\n")
-    report.write_csv(results, out / "results.csv")
-    plots = report.plot_curves(results, out)
+    # The summary covers every run in the output directory, this invocation's and those of
+    # earlier ones (e.g. other environments with other budgets).
+    everything = report.load_results(out, textgym.ENV_IDS, AGENTS)
+    table = report.results_table(everything)
+    models = ", ".join(sorted({str(r["config"].get("model")) for r in everything}))
+    splits = ", ".join(sorted({repr(r["config"].get("split")) for r in everything}))
+    title = f"# textgym baselines (model {models}, held-out split {splits})"
+    note = (
+        "Mean ± std over seeds of the final held-out evaluation; budget: training env steps; "
+        f"all {len(everything)} runs under `{out}`."
+    )
+    (out / "results.md").write_text(f"{title}\n\n{note}\n\n{table}\n")
+    report.write_csv(everything, out / "results.csv")
+    plots = report.plot_curves(everything, out)
     print("\n" + table + "\n")
-    print(f"wrote {out / 'results.md'} and {out / 'results.csv'}")
+    earlier = len(everything) - len(results)
+    print(f"wrote {out / 'results.md'} and {out / 'results.csv'}", end="")
+    print(f" ({earlier} runs from earlier invocations included)" if earlier > 0 else "")
     print("learning curves: " + ", ".join(str(p) for p in plots))
     return results
 

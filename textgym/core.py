@@ -9,8 +9,8 @@ turn; the task scores the turn. Single-turn tasks end the episode there; multi-t
 A step runs in three phases so that :class:`textgym.vector.TextVectorEnv` can batch the
 LM work of many environments: ``_step_core`` (pure Python: apply the action, score),
 the LM work (a partner reply if one is due, then one forward over the new context tokens
-for ``embedding`` observations, ``topk`` proposals or KL shaping) and ``_finish``
-(observation and info). A single environment runs them in a row.
+for ``embedding`` and ``proposals`` observations, ``topk`` proposals or KL shaping) and
+``_finish`` (observation and info). A single environment runs them in a row.
 
 Subclasses set ``task`` and implement :meth:`TextEnv._make_reward`,
 :meth:`TextEnv._prompt_messages` (or :meth:`TextEnv._prompt_text`) and
@@ -142,10 +142,10 @@ class TextEnv(gym.Env):
         self.reward_fn = self._make_reward()
 
         # Which LM state the environment keeps up to date after every step.
-        self.tracks_hidden = obs_mode == "embedding" and embedding_model == "lm"
-        self.tracks_logits = action_mode == "topk" or self.kl_coef > 0
+        self.tracks_hidden = obs_mode in ("embedding", "proposals") and embedding_model == "lm"
+        self.tracks_logits = action_mode == "topk" or obs_mode == "proposals" or self.kl_coef > 0
         self._proposals: Proposals | None = None
-        if action_mode == "topk":
+        if action_mode == "topk" or obs_mode == "proposals":
             self._proposals = Proposals(self.topk, topk_temperature, topk_top_p, banned)
         self.action_space = action_space(self)
         self.observation_space = observation_space(self)
@@ -448,7 +448,21 @@ class TextEnv(gym.Env):
             return sanitize(self._ctx_text[-self.max_obs_chars :])
         if embedding is None:
             embedding = self.lm_hidden if self.embedding_model == "lm" else self._minilm()
-        return np.asarray(embedding.float().cpu(), dtype=np.float32)
+        context = np.asarray(embedding.float().cpu(), dtype=np.float32)
+        if self.obs_mode == "embedding":
+            return context
+        import torch
+
+        proposals = self._proposals
+        ids = torch.as_tensor(proposals.ids, device=self.lm.device)
+        table = self.lm.model.get_input_embeddings().weight
+        with torch.inference_mode():
+            vectors = table[ids].float().cpu().numpy()  # (k, d)
+        return {
+            "context": context,
+            "proposals": vectors,
+            "proposal_logprobs": proposals.logprobs.copy(),
+        }
 
     def embedding_text(self) -> str:
         """The text a MiniLM embedding observation encodes: the context without markup."""
@@ -476,7 +490,8 @@ class TextEnv(gym.Env):
     def action_masks(self) -> np.ndarray:
         """Valid actions (sb3-contrib's MaskablePPO convention): with ``topk``, which
         proposals are valid; otherwise all True."""
-        if self._proposals is not None:
+        if self.action_mode == "topk":
+            assert self._proposals is not None
             return self._proposals.mask.copy()
         if self.action_mode == "token":
             return np.ones(self.lm.vocab_size, dtype=bool)

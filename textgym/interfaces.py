@@ -1,7 +1,9 @@
 """Observation and action interfaces over the token-level MDP.
 
-Observation modes: ``tokens`` (ids + mask), ``text`` (a ``Text`` string) and ``embedding``
-(a float vector: the LM's last hidden state, or a MiniLM sentence embedding).
+Observation modes: ``tokens`` (ids + mask), ``text`` (a ``Text`` string), ``embedding``
+(a float vector: the LM's last hidden state, or a MiniLM sentence embedding) and
+``proposals`` (that vector plus the token embeddings and log-probabilities of the LM's
+top-k next tokens, so that an agent choosing among them can see what they are).
 Action modes: ``token`` (``Discrete(vocab)``), ``topk`` (``Discrete(k)`` over the LM's
 proposals) and ``utterance`` (a whole turn per step, ``MultiDiscrete`` of token ids).
 """
@@ -14,7 +16,7 @@ from gymnasium import spaces
 from textgym.errors import InvalidAction
 from textgym.spaces import text_space
 
-OBS_MODES = ("tokens", "text", "embedding")
+OBS_MODES = ("tokens", "text", "embedding", "proposals")
 ACTION_MODES = ("token", "topk", "utterance")
 EMBEDDING_MODELS = ("lm", "minilm")
 
@@ -27,7 +29,17 @@ def observation_space(env: Any) -> spaces.Space:
     if env.obs_mode == "text":
         return text_space(env.max_obs_chars)
     dim = env.lm.hidden_size if env.embedding_model == "lm" else 384
-    return spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+    context = spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+    if env.obs_mode == "embedding":
+        return context
+    k, d = env.topk, env.lm.hidden_size
+    return spaces.Dict(
+        {
+            "context": context,
+            "proposals": spaces.Box(-np.inf, np.inf, (k, d), np.float32),
+            "proposal_logprobs": spaces.Box(-np.inf, 0.0, (k,), np.float32),
+        }
+    )
 
 
 def action_space(env: Any) -> spaces.Space:
@@ -98,11 +110,13 @@ class Proposals:
         self.ids = np.zeros(k, dtype=np.int64)
         self.mask = np.ones(k, dtype=bool)
         self.probs = np.zeros(k, dtype=np.float32)
+        self.logprobs = np.zeros(k, dtype=np.float32)  # under the LM at temperature 1
 
     def update(self, logits: Any) -> None:
         import torch
 
         logits = logits.float().clone()
+        log_z = torch.logsumexp(logits, -1)  # the LM's own normaliser, special tokens included
         if self.banned:
             logits[self.banned] = float("-inf")
         top_logits, top_ids = torch.topk(logits, self.k)
@@ -120,3 +134,4 @@ class Proposals:
         self.ids = top_ids.numpy().astype(np.int64)
         self.mask = mask.numpy()
         self.probs = top_probs.numpy().astype(np.float32)
+        self.logprobs = (top_logits - log_z).numpy().astype(np.float32)

@@ -276,7 +276,7 @@ class TextVectorEnv(VectorEnv):
         rows = range(self.num_envs) if only is None else sorted(only)
         embeddings: dict[int, Any] = {}
         first = self.envs[0]
-        if first.obs_mode == "embedding" and first.embedding_model == "minilm":
+        if first.obs_mode in ("embedding", "proposals") and first.embedding_model == "minilm":
             from textgym.rewards.similarity import MiniLMEncoder
 
             texts = [self.envs[i].embedding_text() for i in rows]

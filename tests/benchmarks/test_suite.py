@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 # `python -m pytest` from the repository root puts it on sys.path; plain `pytest` does not.
@@ -15,7 +16,11 @@ ROOT = str(Path(__file__).resolve().parents[2])
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from baselines.reference import generation_perplexity, run_evaluation  # noqa: E402
+from baselines.reference import (  # noqa: E402
+    generation_perplexity,
+    run_evaluation,
+    run_vector_evaluation,
+)
 from benchmarks import report, suite  # noqa: E402
 
 
@@ -40,14 +45,55 @@ FIXED = [
 def test_results_table_exact():
     assert report.results_table(FIXED) == "\n".join(
         [
-            "| env | agent | seeds | task metric | return | gen. tokens | perplexity | note |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
-            "| E-v0 | lm-sampled | 2 | 0.300 ± 0.141 | 2.000 ± 1.414 | 11.0 ± 1.4 | 25.0 ± 7.1 "
-            "| zero-shot baseline |",
-            "| E-v0 | ppo | 2 | 0.200 ± 0.141 | 0.500 ± 0.000 | 24.0 ± 0.0 | 100.0 ± 0.0 "
-            "| does not beat lm-sampled (-0.100) |",
+            "| env | agent | seeds | budget | task metric | return | gen. tokens | perplexity "
+            "| time/seed | note |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+            "| E-v0 | lm-sampled | 2 | — | 0.300 ± 0.141 | 2.000 ± 1.414 | 11.0 ± 1.4 "
+            "| 25.0 ± 7.1 | — | zero-shot baseline |",
+            "| E-v0 | ppo | 2 | — | 0.200 ± 0.141 | 0.500 ± 0.000 | 24.0 ± 0.0 | 100.0 ± 0.0 "
+            "| — | does not beat lm-sampled (-0.100) |",
         ]
     )
+
+
+def test_table_shows_the_budget_and_wall_time_per_seed():
+    runs = [
+        _run("ppo", s, 0.5, 0.5, 8, 9.0, kind="sb3")
+        | {"wall_time_s": t, "config": {"budget": 4096}}
+        for s, t in ((0, 500.0), (1, 700.0))
+    ]
+    (row,) = report.aggregate(runs)
+    assert row["budget"] == 4096 and row["wall_time_s"] == pytest.approx(600.0)
+    assert "| ppo | 2 | 4,096 | 0.500 ± 0.000 |" in report.results_table(runs)
+    assert "| 10.0 min |" in report.results_table(runs)
+    runs[1]["config"]["budget"] = 2048
+    assert report.aggregate(runs)[0]["budget"] == "mixed"
+    reference = _run("lm-sampled", 0, 0.2, 0.2, 8, 5.0) | {"wall_time_s": 42.0}
+    assert "| lm-sampled | 1 | — |" in report.results_table([reference])
+    assert "| 42 s |" in report.results_table([reference])
+
+
+def test_load_results_reads_every_run_in_order(tmp_path):
+    runs = [
+        _run("ppo", 1, 0.1, 0, 1, 1.0, kind="sb3") | {"env_id": "B-v0"},
+        _run("ppo", 0, 0.1, 0, 1, 1.0, kind="sb3") | {"env_id": "B-v0"},
+        _run("random", 0, 0.1, 0, 1, 1.0) | {"env_id": "B-v0"},
+        _run("zzz", 0, 0.1, 0, 1, 1.0) | {"env_id": "A-v0"},
+        _run("random", 0, 0.1, 0, 1, 1.0) | {"env_id": "A-v0"},
+    ]
+    for r in runs:
+        path = tmp_path / r["agent"] / r["env_id"] / f"seed{r['seed']}" / "result.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(r))
+    loaded = report.load_results(tmp_path, ["B-v0", "A-v0"], ["random", "ppo"])
+    keys = [(r["env_id"], r["agent"], r["seed"]) for r in loaded]
+    assert keys == [
+        ("B-v0", "random", 0),
+        ("B-v0", "ppo", 0),
+        ("B-v0", "ppo", 1),
+        ("A-v0", "random", 0),
+        ("A-v0", "zzz", 0),  # an agent outside the order comes after the known ones
+    ]
 
 
 def test_aggregate_mean_and_sample_std():
@@ -78,11 +124,14 @@ def test_honest_note():
     noisy = [_run("ppo", 0, 0.30, 0, 10, 20.0), _run("ppo", 1, 0.80, 0, 10, 20.0)]
     assert note(*noisy) == "within seed spread of lm-sampled (+0.050)"
     clear = [_run("ppo", 0, 0.60, 0, 10, 20.0), _run("ppo", 1, 0.62, 0, 10, 20.0)]
-    assert note(*clear) == ""  # beats it beyond the spread: nothing to say
+    assert note(*clear) == "beats lm-sampled (+0.110) by more than the seeds' spread"
     single = note(_run("ppo", 0, 0.60, 0, 10, 20.0))
     assert single == "beats lm-sampled (+0.100) but on one seed: no spread to judge"
     hacked = note(*[_run("ppo", s, 0.90, 0, 10, 500.0) for s in (0, 1)])
-    assert hacked == "perplexity 25x lm-sampled's: check for reward hacking"
+    assert hacked == (
+        "beats lm-sampled (+0.400) by more than the seeds' spread; "
+        "perplexity 25x lm-sampled's: check for reward hacking"
+    )
     assert report.aggregate(seeds)[0]["note"] == "zero-shot baseline"
     assert report.aggregate([_run("ppo", 0, 0.9, 0, 1, 1.0)])[0]["note"].startswith("no lm-")
 
@@ -99,6 +148,7 @@ def test_write_csv(tmp_path):
     assert float(rows[0]["mean_metric_std"]) == pytest.approx(math.sqrt(0.02))
     assert rows[1]["note"] == "does not beat lm-sampled (-0.100)"
     assert rows[2]["mean_metric_mean"] == "" and rows[2]["perplexity_std"] == ""
+    assert rows[0]["budget"] == "" and rows[0]["wall_time_s"] == ""
 
 
 def test_plot_curves_writes_png(tmp_path):
@@ -136,6 +186,31 @@ def test_perplexity_matches_hand_computation():
     direct = generation_perplexity(base.lm, context, positions)
     assert direct["tokens"] == 5 and direct["perplexity"] == pytest.approx(expected, rel=1e-4)
     env.close()
+
+
+@pytest.mark.parametrize("env_id", ["TextSentiment-v0", "TextDialogue-v0"])
+def test_vector_evaluation_equals_the_single_env_evaluation(env_id):
+    # A deterministic policy of the observation (topk: the proposal ranked by the
+    # context's hidden state), so both paths must play the same tokens; 5 episodes over 2
+    # rows: batches of two, the last one half used.
+    kwargs = dict(model="tiny", split="test", obs_mode="embedding", action_mode="topk", topk=4)
+    kwargs["max_new_tokens"] = 5
+    if env_id == "TextDialogue-v0":
+        kwargs |= dict(similarity="lexical", num_turns=2, partner_max_new_tokens=4)
+
+    def policy(obs):
+        return int(np.argmax(obs[:4])) if np.abs(obs[:4]).max() > 0 else 0
+
+    env = gym.make(env_id, **kwargs)
+    single = run_evaluation(env, lambda obs, env: policy(obs), episodes=5, seed=3)
+    venv = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", **kwargs)
+    batched = run_vector_evaluation(
+        venv, lambda obs, venv: np.array([policy(o) for o in obs]), episodes=5, seed=3
+    )
+    for key in ("returns", "metrics", "lengths", "gen_tokens", "perplexities"):
+        assert batched[key] == pytest.approx(single[key], rel=1e-4, abs=1e-6), key
+    assert batched["generations"] == single["generations"]
+    assert batched["perplexity"] == pytest.approx(single["perplexity"], rel=1e-4)
 
 
 # -- end to end --------------------------------------------------------------------------------
@@ -189,6 +264,14 @@ def test_suite_end_to_end_resume_and_determinism(tmp_path, capsys):
     suite.main(ARGV + ["--out", str(out)])
     assert {p: p.stat().st_mtime_ns for p in out.rglob("result.json")} == mtimes
     assert capsys.readouterr().out.count("skip ") == 6
+
+    # A later command into the same directory: the summary covers both commands' runs.
+    later = ["--agents", "random", "--envs", "TextSentiment-v0", "--seeds", "2"]
+    later += ["--eval-episodes", "2", "--model", "tiny", "--max-new-tokens", "6"]
+    suite.main(later + ["--out", str(out)])
+    table = (out / "results.md").read_text()
+    assert "| TextSentiment-v0 | random | 3 | — |" in table and "| ppo | 2 | 128 |" in table
+    assert "(6 runs from earlier invocations included)" in capsys.readouterr().out
 
     # Same seeds and config in a fresh directory: identical metrics (CPU).
     again = tmp_path / "b"

@@ -49,7 +49,7 @@ def expected_proposals(lm, ids, k):
 
 
 @pytest.mark.parametrize("action_mode", ["token", "topk", "utterance"])
-@pytest.mark.parametrize("obs_mode", ["tokens", "text", "embedding"])
+@pytest.mark.parametrize("obs_mode", ["tokens", "text", "embedding", "proposals"])
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_check_env_every_interface(env_id, obs_mode, action_mode):
     kwargs = dict(obs_mode=obs_mode, action_mode=action_mode, max_new_tokens=4, topk=4)
@@ -158,6 +158,39 @@ def test_topk_proposals_after_a_partner_turn_follow_the_full_context():
     assert info["turn_ended"] and not (terminated or truncated)
     assert len(env.context_ids) > len(before) + 6  # the partner's turn was appended
     assert info["proposal_ids"].tolist() == expected_proposals(env.lm, env.context_ids, 8)
+
+
+@pytest.mark.parametrize("action_mode", ["topk", "token"])
+def test_proposals_observation_shows_the_proposed_tokens(action_mode):
+    env = make_env("TextSentiment-v0", obs_mode="proposals", action_mode=action_mode, topk=5)
+    lm = env.lm
+    table = lm.model.get_input_embeddings().weight.detach().float()
+    assert env.observation_space == spaces.Dict(
+        {
+            "context": spaces.Box(-np.inf, np.inf, (64,), np.float32),
+            "proposals": spaces.Box(-np.inf, np.inf, (5, 64), np.float32),
+            "proposal_logprobs": spaces.Box(-np.inf, 0.0, (5,), np.float32),
+        }
+    )
+    obs, info = env.reset(seed=0)
+    for action in (3, 0, 4):
+        logits, hidden = full_forward(lm, env.context_ids)
+        ids = expected_proposals(lm, env.context_ids, 5)
+        assert info["proposal_ids"].tolist() == ids
+        torch.testing.assert_close(torch.from_numpy(obs["context"]), hidden, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(torch.from_numpy(obs["proposals"]), table[ids])
+        # log-probabilities under the LM at temperature 1, best first
+        expected = logits.log_softmax(-1)[ids]
+        torch.testing.assert_close(
+            torch.from_numpy(obs["proposal_logprobs"]), expected, atol=1e-4, rtol=1e-4
+        )
+        assert np.all(np.diff(obs["proposal_logprobs"]) <= 0)
+        token = ids[action] if action_mode == "token" else action
+        obs, _, _, _, info = env.step(token)
+        assert env.context_ids[-1] == ids[action]
+    # Token actions stay Discrete(vocab), with no proposal mask.
+    if action_mode == "token":
+        assert env.action_masks().shape == (VOCAB,)
 
 
 def test_topk_never_proposes_im_start_but_may_propose_eos():

@@ -3,7 +3,7 @@ MaskablePPO runs that train on textgym environments end to end.
 
 Text observations (``obs_mode="text"``) are not supported by SB3: its policies need numpy
 array (or dict-of-array) observations, so its checker rejects a ``Text`` space. Use
-``obs_mode="tokens"`` or ``"embedding"`` with SB3.
+``obs_mode="tokens"``, ``"embedding"`` or ``"proposals"`` with SB3.
 """
 
 import pytest
@@ -29,7 +29,7 @@ def make_env(env_id, **kwargs):
 
 
 @pytest.mark.parametrize("action_mode", ["token", "topk", "utterance"])
-@pytest.mark.parametrize("obs_mode", ["tokens", "embedding"])
+@pytest.mark.parametrize("obs_mode", ["tokens", "embedding", "proposals"])
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_sb3_check_env_passes(env_id, obs_mode, action_mode):
     env = make_env(env_id, obs_mode=obs_mode, action_mode=action_mode, max_new_tokens=4, topk=4)

@@ -53,6 +53,7 @@ def _assert_same(a, b):
 CASES = [
     ("TextSentiment-v0", dict(obs_mode="tokens")),
     ("TextSentiment-v0", dict(obs_mode="embedding", action_mode="topk", topk=8)),
+    ("TextSentiment-v0", dict(obs_mode="proposals", action_mode="topk", topk=4)),
     ("TextTranslation-v0", dict(obs_mode="embedding")),
     ("TextSummarization-v0", dict(obs_mode="text")),
     # A short partner budget keeps these fast; the batched-partner path is the same.

@@ -35,6 +35,10 @@ class TextDialogueEnv(TextEnv):
     `obs_mode="embedding"`: `Box(float32, (hidden_size,))`, the LM's last hidden state at
     the newest token (576 for SmolLM2), updated with a KV cache;
     `embedding_model="minilm"` gives a 384-d MiniLM sentence embedding of the context.
+    `obs_mode="proposals"`: `Dict(context=<the embedding above>, proposals=Box(float32,
+    (topk, hidden_size)), proposal_logprobs=Box(float32, (topk,)))`: also the token
+    embeddings and LM log-probabilities of the LM's `topk` most likely next tokens (the
+    `topk` action mode's choices, best first).
 
     ## Rewards
     At the end of each agent turn: the cosine similarity (all-MiniLM-L6-v2 sentence

@@ -1,0 +1,152 @@
+"""SB3 policies for agents that choose among the LM's proposals (``obs_mode="proposals"``).
+
+With ``action_mode="topk"`` action i plays the LM's i-th most likely next token. An MLP on
+the context's hidden state alone cannot tell which token that is (the ranking is a sort of
+the whole vocabulary's logits), so it cannot learn "play the positive word": on
+TextSentiment-v0 such a PPO agent stayed at the zero-shot level after 16k steps. The
+``proposals`` observation shows each proposal's token embedding and log-probability, and
+:class:`ProposalPolicy` scores every proposal with one shared function, as DRRN scores the
+actions of text games (He et al., 2016, https://arxiv.org/abs/1511.04636)::
+
+    logit_i = score(e_i [, context, log p_i]) + alpha * log p_i
+
+``e_i`` is the i-th proposal's token embedding (RMS-normalised), ``log p_i`` its
+log-probability under the LM and ``alpha`` a learned scale that starts at 1 with ``score``
+starting near 0, so the untrained policy is the LM's own distribution over its top k and
+training learns which tokens to prefer over it. ``score`` is linear in ``e_i`` by default
+(``scorer_hidden=0``: a learned token preference, 576 weights for SmolLM2, which learns
+fastest) or an MLP over ``[e_i, context, log p_i]`` (``scorer_hidden > 0``: preferences that
+depend on the context). The critic is an MLP on the context vector.
+
+    PPO(ProposalPolicy, env)  # env: obs_mode="proposals", action_mode="topk"
+    MaskablePPO(MaskableProposalPolicy, env)
+"""
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+
+def _rms_normalize(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+
+
+class ProposalsExtractor(BaseFeaturesExtractor):
+    """The ``proposals`` observation as one flat tensor ``[context (c), proposals (k*d),
+    log-probs (k)]``, the vectors RMS-normalised (SB3 passes features between modules as
+    one tensor; :class:`ProposalScorer` splits it again)."""
+
+    def __init__(self, observation_space: gym.spaces.Dict) -> None:
+        self.c = observation_space["context"].shape[0]
+        self.k, self.d = observation_space["proposals"].shape
+        super().__init__(observation_space, self.c + self.k * self.d + self.k)
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        context = _rms_normalize(obs["context"])  # (B, c)
+        proposals = _rms_normalize(obs["proposals"]).flatten(1)  # (B, k*d)
+        return torch.cat([context, proposals, obs["proposal_logprobs"]], dim=1)
+
+
+class ProposalScorer(nn.Module):
+    """SB3's ``mlp_extractor`` for :class:`ProposalPolicy`: the actor's latent is the k
+    proposal logits themselves, the critic's an MLP of the context."""
+
+    def __init__(self, c: int, k: int, d: int, scorer_hidden: int, value_hidden: int) -> None:
+        super().__init__()
+        self.c, self.k, self.d = c, k, d
+        if scorer_hidden > 0:
+            self.score = nn.Sequential(
+                nn.Linear(d + c + 1, scorer_hidden),
+                nn.Tanh(),
+                nn.Linear(scorer_hidden, scorer_hidden),
+                nn.Tanh(),
+                nn.Linear(scorer_hidden, 1),
+            )
+        else:
+            self.score = nn.Sequential(nn.Linear(d, 1))
+        self.contextual = scorer_hidden > 0
+        self.alpha = nn.Parameter(torch.ones(()))
+        self.value = nn.Sequential(
+            nn.Linear(c, value_hidden), nn.Tanh(), nn.Linear(value_hidden, value_hidden), nn.Tanh()
+        )
+        self.latent_dim_pi, self.latent_dim_vf = k, value_hidden
+
+    def _split(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        c, k, d = self.c, self.k, self.d
+        context = features[:, :c]  # (B, c)
+        proposals = features[:, c : c + k * d].reshape(-1, k, d)  # (B, k, d)
+        logprobs = features[:, c + k * d :]  # (B, k)
+        return context, proposals, logprobs
+
+    def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
+        context, proposals, logprobs = self._split(features)
+        if self.contextual:
+            context = context[:, None, :].expand(-1, self.k, -1)  # (B, k, c)
+            proposals = torch.cat([proposals, context, logprobs[..., None]], dim=-1)
+        return self.score(proposals).squeeze(-1) + self.alpha * logprobs  # (B, k)
+
+    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
+        return self.value(features[:, : self.c])
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_actor(features), self.forward_critic(features)
+
+
+class _ProposalPolicyMixin:
+    """What :class:`ProposalPolicy` and :class:`MaskableProposalPolicy` add to their SB3
+    base: the proposals extractor, the scorer, and logits taken from the scorer as they are.
+
+    Args:
+        scorer_hidden: 0 for a linear token preference, else the width of the scoring MLP.
+        value_hidden: width of the critic's two hidden layers.
+    """
+
+    def __init__(
+        self, *args: Any, scorer_hidden: int = 0, value_hidden: int = 64, **kwargs: Any
+    ) -> None:
+        self.scorer_hidden, self.value_hidden = scorer_hidden, value_hidden
+        kwargs.setdefault("features_extractor_class", ProposalsExtractor)
+        super().__init__(*args, **kwargs)
+
+    def _build_mlp_extractor(self) -> None:
+        extractor = self.features_extractor
+        self.mlp_extractor = ProposalScorer(
+            extractor.c, extractor.k, extractor.d, self.scorer_hidden, self.value_hidden
+        )
+
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
+        # The scorer's outputs are the logits: no extra linear layer over them. Its last
+        # layer starts near 0, so the initial policy is the LM's (alpha = 1).
+        self.action_net = nn.Identity()
+        last = self.mlp_extractor.score[-1]
+        nn.init.orthogonal_(last.weight, gain=0.01)
+        nn.init.zeros_(last.bias)
+        self.optimizer = self.optimizer_class(
+            self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(scorer_hidden=self.scorer_hidden, value_hidden=self.value_hidden)
+        return data
+
+
+class ProposalPolicy(_ProposalPolicyMixin, ActorCriticPolicy):
+    """PPO/A2C policy over the ``proposals`` observation (see the module docstring)."""
+
+
+try:
+    from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+except ImportError:  # pragma: no cover - sb3-contrib is optional
+    MaskableActorCriticPolicy = None
+
+if MaskableActorCriticPolicy is not None:
+
+    class MaskableProposalPolicy(_ProposalPolicyMixin, MaskableActorCriticPolicy):
+        """MaskablePPO's policy over the ``proposals`` observation: invalid proposals get
+        probability 0, the others are scored as in :class:`ProposalPolicy`."""
