@@ -115,17 +115,15 @@ def run_evaluation(
         if on_episode is not None:
             on_episode()
     return summarize(
-        dict(
-            episodes=episodes,
-            returns=returns,
-            lengths=lengths,
-            metrics=metrics,
-            gen_tokens=gen_tokens,
-            perplexities=perplexities,
-            generations=generations,
-            nll_sum=nll_total,
-            scored_tokens=token_total,
-        )
+        episodes,
+        returns,
+        lengths,
+        metrics,
+        gen_tokens,
+        perplexities,
+        generations,
+        nll_total,
+        token_total,
     )
 
 
@@ -183,23 +181,43 @@ def run_vector_evaluation(
                 if on_episode is not None:
                     on_episode()
     return summarize(
-        dict(
-            episodes=episodes,
-            returns=returns,
-            lengths=lengths,
-            metrics=metrics,
-            gen_tokens=gen_tokens,
-            perplexities=perplexities,
-            generations=generations,
-            nll_sum=nll_total,
-            scored_tokens=token_total,
-        )
+        episodes,
+        returns,
+        lengths,
+        metrics,
+        gen_tokens,
+        perplexities,
+        generations,
+        nll_total,
+        token_total,
     )
 
 
-def summarize(evaluation: dict[str, Any]) -> dict[str, Any]:
-    """Add the means and standard deviations (over episodes) to an evaluation.
-    ``perplexity`` pools the episodes: exp(total NLL / total scored tokens)."""
+def summarize(
+    episodes: int,
+    returns: list[float],
+    lengths: list[int],
+    metrics: list[float],
+    gen_tokens: list[int],
+    perplexities: list[float],
+    generations: list[list[str]],
+    nll_sum: float,
+    scored_tokens: int,
+) -> dict[str, Any]:
+    """The evaluation dict: the per-episode lists, their means and standard deviations
+    (over episodes), and ``perplexity`` pooled over the episodes: exp(total NLL / total
+    scored tokens)."""
+    evaluation = dict(
+        episodes=episodes,
+        returns=returns,
+        lengths=lengths,
+        metrics=metrics,
+        gen_tokens=gen_tokens,
+        perplexities=perplexities,
+        generations=generations,
+        nll_sum=nll_sum,
+        scored_tokens=scored_tokens,
+    )
     out = dict(evaluation)
     for key, name in (("returns", "return"), ("metrics", "metric"), ("gen_tokens", "gen_tokens")):
         values = np.asarray(evaluation[key], dtype=float)

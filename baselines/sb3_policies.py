@@ -8,15 +8,19 @@ TextSentiment-v0 such a PPO agent stayed at the zero-shot level after 16k steps.
 :class:`ProposalPolicy` scores every proposal with one shared function, as DRRN scores the
 actions of text games (He et al., 2016, https://arxiv.org/abs/1511.04636)::
 
-    logit_i = score(e_i [, context, log p_i]) + alpha * log p_i
+    logit_i = score(e_i [, context, log p_i, f_i]) + u . f_i + alpha * log p_i
 
 ``e_i`` is the i-th proposal's token embedding (RMS-normalised), ``log p_i`` its
-log-probability under the LM and ``alpha`` a learned scale that starts at 1 with ``score``
-starting near 0, so the untrained policy is the LM's own distribution over its top k and
-training learns which tokens to prefer over it. ``score`` is linear in ``e_i`` by default
-(``scorer_hidden=0``: a learned token preference, 576 weights for SmolLM2, which learns
-fastest) or an MLP over ``[e_i, context, log p_i]`` (``scorer_hidden > 0``: preferences that
-depend on the context). The critic is an MLP on the context vector.
+log-probability under the LM, ``f_i = (in_context_i, in_turn_i)`` says whether its token
+occurs in the context before the turn (a copy from the document, source or user message)
+or earlier in the turn (a repeat), and ``alpha`` is a learned scale that starts at 1 with
+``score`` and ``u`` starting at 0, so the untrained policy is the LM's own distribution
+over its top k and training learns which tokens to prefer over it. ``score`` is linear in
+``e_i`` by default (``scorer_hidden=0``: a learned token preference, 576 weights for
+SmolLM2, which learns fastest) or an MLP over ``[e_i, context, log p_i, f_i]``
+(``scorer_hidden > 0``: preferences that depend on the context). ``u`` learns how much to
+copy and how much to avoid repeats: what a summary or a reply to a message needs and a
+token preference alone cannot express. The critic is an MLP on the context vector.
 
     PPO(ProposalPolicy, env)  # env: obs_mode="proposals", action_mode="topk"
     MaskablePPO(MaskableProposalPolicy, env)
@@ -30,6 +34,10 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+# The per-proposal scalars of the observation, in the order the extractor stacks them.
+PER_PROPOSAL_KEYS = ("proposal_logprobs", "proposal_in_context", "proposal_in_turn")
+N_FLAGS = len(PER_PROPOSAL_KEYS) - 1
+
 
 def _rms_normalize(x: torch.Tensor) -> torch.Tensor:
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
@@ -37,18 +45,19 @@ def _rms_normalize(x: torch.Tensor) -> torch.Tensor:
 
 class ProposalsExtractor(BaseFeaturesExtractor):
     """The ``proposals`` observation as one flat tensor ``[context (c), proposals (k*d),
-    log-probs (k)]``, the vectors RMS-normalised (SB3 passes features between modules as
-    one tensor; :class:`ProposalScorer` splits it again)."""
+    log-probs (k), in-context (k), in-turn (k)]``, the vectors RMS-normalised (SB3 passes
+    features between modules as one tensor; :class:`ProposalScorer` splits it again)."""
 
     def __init__(self, observation_space: gym.spaces.Dict) -> None:
         self.c = observation_space["context"].shape[0]
         self.k, self.d = observation_space["proposals"].shape
-        super().__init__(observation_space, self.c + self.k * self.d + self.k)
+        super().__init__(observation_space, self.c + self.k * self.d + 3 * self.k)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         context = _rms_normalize(obs["context"])  # (B, c)
         proposals = _rms_normalize(obs["proposals"]).flatten(1)  # (B, k*d)
-        return torch.cat([context, proposals, obs["proposal_logprobs"]], dim=1)
+        per_proposal = [obs[key] for key in PER_PROPOSAL_KEYS]  # 3 x (B, k)
+        return torch.cat([context, proposals, *per_proposal], dim=1)
 
 
 class ProposalScorer(nn.Module):
@@ -60,7 +69,7 @@ class ProposalScorer(nn.Module):
         self.c, self.k, self.d = c, k, d
         if scorer_hidden > 0:
             self.score = nn.Sequential(
-                nn.Linear(d + c + 1, scorer_hidden),
+                nn.Linear(d + c + 1 + N_FLAGS, scorer_hidden),
                 nn.Tanh(),
                 nn.Linear(scorer_hidden, scorer_hidden),
                 nn.Tanh(),
@@ -69,6 +78,7 @@ class ProposalScorer(nn.Module):
         else:
             self.score = nn.Sequential(nn.Linear(d, 1))
         self.contextual = scorer_hidden > 0
+        self.flag_weights = nn.Parameter(torch.zeros(N_FLAGS))  # u: copy, repeat
         self.alpha = nn.Parameter(torch.ones(()))
         self.value = nn.Sequential(
             nn.Linear(c, value_hidden), nn.Tanh(), nn.Linear(value_hidden, value_hidden), nn.Tanh()
@@ -79,15 +89,17 @@ class ProposalScorer(nn.Module):
         c, k, d = self.c, self.k, self.d
         context = features[:, :c]  # (B, c)
         proposals = features[:, c : c + k * d].reshape(-1, k, d)  # (B, k, d)
-        logprobs = features[:, c + k * d :]  # (B, k)
-        return context, proposals, logprobs
+        logprobs = features[:, c + k * d : c + k * d + k]  # (B, k)
+        flags = features[:, c + k * d + k :].reshape(-1, N_FLAGS, k).transpose(1, 2)  # (B, k, 2)
+        return context, proposals, logprobs, flags
 
     def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
-        context, proposals, logprobs = self._split(features)
+        context, proposals, logprobs, flags = self._split(features)
         if self.contextual:
             context = context[:, None, :].expand(-1, self.k, -1)  # (B, k, c)
-            proposals = torch.cat([proposals, context, logprobs[..., None]], dim=-1)
-        return self.score(proposals).squeeze(-1) + self.alpha * logprobs  # (B, k)
+            proposals = torch.cat([proposals, context, logprobs[..., None], flags], dim=-1)
+        scores = self.score(proposals).squeeze(-1) + flags @ self.flag_weights
+        return scores + self.alpha * logprobs  # (B, k)
 
     def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
         return self.value(features[:, : self.c])

@@ -458,10 +458,16 @@ class TextEnv(gym.Env):
         table = self.lm.model.get_input_embeddings().weight
         with torch.inference_mode():
             vectors = table[ids].float().cpu().numpy()  # (k, d)
+        # Copy and repetition features: does proposal i occur in the context before this
+        # turn (the document, the source sentence, the user's message), or in the turn?
+        start = self._lead + self._n - len(self._turn_tokens)
+        before = self._ids_buf[self._lead : start]
         return {
             "context": context,
             "proposals": vectors,
             "proposal_logprobs": proposals.logprobs.copy(),
+            "proposal_in_context": np.isin(proposals.ids, before).astype(np.float32),
+            "proposal_in_turn": np.isin(proposals.ids, self._turn_tokens).astype(np.float32),
         }
 
     def embedding_text(self) -> str:

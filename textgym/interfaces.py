@@ -38,6 +38,8 @@ def observation_space(env: Any) -> spaces.Space:
             "context": context,
             "proposals": spaces.Box(-np.inf, np.inf, (k, d), np.float32),
             "proposal_logprobs": spaces.Box(-np.inf, 0.0, (k,), np.float32),
+            "proposal_in_context": spaces.Box(0.0, 1.0, (k,), np.float32),
+            "proposal_in_turn": spaces.Box(0.0, 1.0, (k,), np.float32),
         }
     )
 

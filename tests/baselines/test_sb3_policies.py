@@ -39,7 +39,7 @@ def test_untrained_policy_is_the_lms_distribution_over_its_top_k(scorer_hidden):
     assert model.action_space == gym.spaces.Discrete(5)
 
 
-def test_linear_scorer_logits_are_a_token_preference_plus_the_lm_logprobs():
+def test_linear_scorer_logits_are_a_token_preference_plus_copy_repeat_weights_plus_lm_logprobs():
     env = _env()
     model = PPO(ProposalPolicy, env, seed=0)
     scorer = model.policy.mlp_extractor
@@ -48,10 +48,15 @@ def test_linear_scorer_logits_are_a_token_preference_plus_the_lm_logprobs():
         scorer.score[0].weight.copy_(direction[None])
         scorer.score[0].bias.fill_(0.3)
         scorer.alpha.fill_(0.5)
+        scorer.flag_weights.copy_(torch.tensor([2.0, -3.0]))
     obs, _ = env.reset(seed=1)
+    # Copy / repeat flags set by hand: the policy reads them from the observation.
+    obs["proposal_in_context"][:] = [1, 0, 1, 0, 0]
+    obs["proposal_in_turn"][:] = [0, 1, 1, 0, 0]
     e = torch.from_numpy(obs["proposals"])
     e = e / e.pow(2).mean(-1, keepdim=True).add(1e-6).sqrt()  # RMS-normalised
-    logits = e @ direction + 0.3 + 0.5 * torch.from_numpy(obs["proposal_logprobs"])
+    flags = torch.tensor([2.0, -3.0, -1.0, 0.0, 0.0])  # 2 * in_context - 3 * in_turn
+    logits = e @ direction + 0.3 + flags + 0.5 * torch.from_numpy(obs["proposal_logprobs"])
     torch.testing.assert_close(
         _probs(model.policy, obs), torch.softmax(logits, -1), atol=1e-5, rtol=1e-4
     )

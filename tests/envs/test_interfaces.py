@@ -170,9 +170,12 @@ def test_proposals_observation_shows_the_proposed_tokens(action_mode):
             "context": spaces.Box(-np.inf, np.inf, (64,), np.float32),
             "proposals": spaces.Box(-np.inf, np.inf, (5, 64), np.float32),
             "proposal_logprobs": spaces.Box(-np.inf, 0.0, (5,), np.float32),
+            "proposal_in_context": spaces.Box(0.0, 1.0, (5,), np.float32),
+            "proposal_in_turn": spaces.Box(0.0, 1.0, (5,), np.float32),
         }
     )
     obs, info = env.reset(seed=0)
+    prompt = list(env.context_ids)
     for action in (3, 0, 4):
         logits, hidden = full_forward(lm, env.context_ids)
         ids = expected_proposals(lm, env.context_ids, 5)
@@ -185,12 +188,35 @@ def test_proposals_observation_shows_the_proposed_tokens(action_mode):
             torch.from_numpy(obs["proposal_logprobs"]), expected, atol=1e-4, rtol=1e-4
         )
         assert np.all(np.diff(obs["proposal_logprobs"]) <= 0)
+        turn = env.context_ids[len(prompt) :]
+        assert obs["proposal_in_context"].tolist() == [float(t in prompt) for t in ids]
+        assert obs["proposal_in_turn"].tolist() == [float(t in turn) for t in ids]
         token = ids[action] if action_mode == "token" else action
         obs, _, _, _, info = env.step(token)
         assert env.context_ids[-1] == ids[action]
     # Token actions stay Discrete(vocab), with no proposal mask.
     if action_mode == "token":
         assert env.action_masks().shape == (VOCAB,)
+
+
+@pytest.mark.parametrize("env_id", ["TextSummarization-v0", "TextDialogue-v0"])
+def test_proposal_flags_mark_copies_and_repeats(env_id):
+    # A copy is a token of the context before the agent's turn (the document, the user's
+    # message, earlier turns); a repeat one of the turn itself.
+    env = make_env(env_id, obs_mode="proposals", action_mode="token", topk=4)
+    env.reset(seed=0)
+    before = list(env.context_ids)
+    copy, fresh = before[-3], next(t for t in range(700, VOCAB) if t not in before)
+    env.step(fresh)
+    logits = torch.zeros(VOCAB)
+    other = next(t for t in range(900, VOCAB) if t not in before and t != fresh)
+    logits[[copy, fresh, other, 5000]] = torch.tensor([9.0, 8.0, 7.0, 6.0])
+    env._proposals.update(logits)
+    obs = env._observation()
+    assert env._proposals.ids.tolist()[:3] == [copy, fresh, other]
+    assert obs["proposal_in_context"][:3].tolist() == [1.0, 0.0, 0.0]
+    assert obs["proposal_in_turn"][:3].tolist() == [0.0, 1.0, 0.0]
+    assert obs["proposal_in_context"].dtype == np.float32
 
 
 def test_topk_never_proposes_im_start_but_may_propose_eos():

@@ -33,9 +33,11 @@ class TextSentimentEnv(TextEnv):
     the newest token (576 for SmolLM2), updated with a KV cache;
     `embedding_model="minilm"` gives a 384-d MiniLM sentence embedding of the context.
     `obs_mode="proposals"`: `Dict(context=<the embedding above>, proposals=Box(float32,
-    (topk, hidden_size)), proposal_logprobs=Box(float32, (topk,)))`: also the token
-    embeddings and LM log-probabilities of the LM's `topk` most likely next tokens (the
-    `topk` action mode's choices, best first).
+    (topk, hidden_size)), proposal_logprobs=Box(float32, (topk,)),
+    proposal_in_context=Box(float32, (topk,)), proposal_in_turn=Box(float32, (topk,)))`:
+    also the token embeddings and LM log-probabilities of the LM's `topk` most likely next
+    tokens (the `topk` action mode's choices, best first), and 1.0 where a proposal's token
+    occurs in the context before the turn (a copy) or earlier in the turn (a repeat).
 
     ## Rewards
     At the end of the episode: the VADER compound score of the continuation (the generated
