@@ -69,6 +69,43 @@ def parse_config(cls: type, argv: list[str] | None = None) -> Any:
     return cls(**vars(parser.parse_args(argv)))
 
 
+def _convert(text: str, kind: Any, optional: bool, name: str) -> Any:
+    if optional and text.lower() == "none":
+        return None
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name}={text!r}: a bool field takes true or false")
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r}: expected a {kind.__name__}") from None
+
+
+def apply_overrides(config: Any, pairs: list[str]) -> Any:
+    """Set fields of the dataclass ``config`` from ``name=value`` strings (the value
+    converted to the field's type; ``none`` for optional fields); returns ``config``.
+    An unknown name or a malformed value raises ``ValueError`` naming it and the fix."""
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep:
+            raise ValueError(f"override {pair!r} is not name=value (e.g. learning_rate=3e-3)")
+        if name not in fields:
+            raise ValueError(
+                f"{type(config).__name__} has no field {name!r}: use one of "
+                f"{', '.join(sorted(fields))}"
+            )
+        kind, optional = _arg_type(fields[name].type)
+        setattr(config, name, _convert(text.strip(), kind, optional, name))
+    if hasattr(config, "__post_init__"):
+        config.__post_init__()
+    return config
+
+
 def load_config(cls: type, path: str | Path) -> Any:
     """A config saved as ``config.json`` by :func:`train`."""
     saved = json.loads(Path(path).read_text())

@@ -55,6 +55,8 @@ class SB3Config:
     """observation: proposals (ProposalPolicy), embedding (MlpPolicy) or tokens (MultiInputPolicy)"""
     scorer_hidden: int = 0
     """with proposals: 0 scores each proposal linearly in its embedding, >0 with an MLP this wide"""
+    token_preference: bool = True
+    """with proposals: score the proposals' token embeddings (False: only copy/repeat flags and log p)"""
     max_new_tokens: int | None = None
     """per-turn token budget (None: the task's default)"""
     reward_shaping: str = "dense"
@@ -111,7 +113,9 @@ class SB3Config:
 
     def policy_kwargs(self) -> dict[str, Any]:
         """The policy's keyword arguments (``policy_kwargs`` of the SB3 algorithm)."""
-        return {"scorer_hidden": self.scorer_hidden} if self.obs_mode == "proposals" else {}
+        if self.obs_mode != "proposals":
+            return {}
+        return {"scorer_hidden": self.scorer_hidden, "token_preference": self.token_preference}
 
     # Fields of a subclass that configure the environment rather than the algorithm.
     env_fields: ClassVar[tuple[str, ...]] = ()

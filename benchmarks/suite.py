@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import textgym
+from baselines.cli import apply_overrides
 from baselines.reference import (
     LM_SAMPLING,
     REFERENCE_AGENTS,
@@ -80,6 +81,7 @@ def sb3_config(agent: str, env_id: str, seed: int, args: argparse.Namespace) -> 
         verbose=0,
         out_dir="unused",
     )
+    apply_overrides(config, args.set)
     if hasattr(config, "n_steps"):
         config.n_steps = max(1, min(config.n_steps, args.budget // args.num_envs))
     if hasattr(config, "n_steps") and hasattr(config, "batch_size"):
@@ -285,6 +287,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: default)")
     parser.add_argument("--force", action="store_true", help="re-run runs already done")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override fields of the SB3 agents' configs, e.g. learning_rate=3e-2 "
+        "token_preference=false (see python -m baselines.sb3_ppo --help)",
+    )
     args = parser.parse_args(argv)
     for name in ("budget", "eval_every", "eval_episodes", "num_envs", "topk"):
         if getattr(args, name) < 1:
@@ -292,6 +302,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [e for e in args.envs if e not in textgym.ENV_IDS]
     if unknown:
         parser.error(f"unknown env ids {unknown}: use some of {', '.join(textgym.ENV_IDS)}")
+    for agent in (a for a in args.agents if a in SB3_AGENTS):  # check --set before any run
+        try:
+            sb3_config(agent, args.envs[0], args.seeds[0], args)
+        except ValueError as error:
+            parser.error(f"--set for {agent}: {error}")
     return args
 
 

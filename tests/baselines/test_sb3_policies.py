@@ -121,3 +121,26 @@ def test_ppo_learns_a_token_preference_from_dense_rewards():
     before = hit_rate()
     model.learn(1024)
     assert before < 0.7 and hit_rate() > 0.8
+
+
+def test_without_token_preference_the_logits_are_copy_repeat_weights_plus_lm_logprobs(tmp_path):
+    env = _env()
+    kwargs = {"token_preference": False}
+    model = PPO(ProposalPolicy, env, policy_kwargs=kwargs, n_steps=16, seed=0)
+    scorer = model.policy.mlp_extractor
+    assert scorer.score is None
+    trainable = sum(p.numel() for n, p in scorer.named_parameters() if not n.startswith("value"))
+    assert trainable == 3  # u (copy, repeat) and alpha
+    with torch.no_grad():
+        scorer.flag_weights.copy_(torch.tensor([1.5, -2.0]))
+        scorer.alpha.fill_(0.8)
+    obs, _ = env.reset(seed=2)
+    obs["proposal_in_context"][:] = [0, 1, 1, 0, 0]
+    obs["proposal_in_turn"][:] = [1, 0, 1, 0, 0]
+    logits = torch.tensor([-2.0, 1.5, -0.5, 0.0, 0.0])
+    logits += 0.8 * torch.from_numpy(obs["proposal_logprobs"])
+    torch.testing.assert_close(_probs(model.policy, obs), torch.softmax(logits, -1))
+    model.learn(16)  # trains, saves and loads without the token scorer
+    model.save(tmp_path / "model.zip")
+    loaded = PPO.load(tmp_path / "model.zip")
+    assert loaded.policy.mlp_extractor.score is None

@@ -290,3 +290,28 @@ def test_changed_config_reruns(tmp_path, capsys):
     assert "re-run random / TextSentiment-v0 / seed 0" in capsys.readouterr().out
     result = json.loads((out / "random/TextSentiment-v0/seed0/result.json").read_text())
     assert result["evaluations"][0]["gen_tokens"] == [4]
+
+
+def test_set_overrides_sb3_fields_and_records_them(tmp_path):
+    argv = ["--agents", "ppo", "--envs", "TextSentiment-v0", "--seeds", "0", "--budget", "32"]
+    argv += ["--eval-every", "32", "--eval-episodes", "1", "--model", "tiny", "--num-envs", "2"]
+    argv += ["--max-new-tokens", "3", "--out", str(tmp_path)]
+    suite.main(argv + ["--set", "learning_rate=0.05", "gamma=0.9", "scorer_hidden=4"])
+    config = json.loads((tmp_path / "ppo/TextSentiment-v0/seed0/result.json").read_text())["config"]
+    assert (config["learning_rate"], config["gamma"], config["scorer_hidden"]) == (0.05, 0.9, 4)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("learning_rat=1", "no field 'learning_rat': use one of"),
+        ("gamma=high", "gamma='high': expected a float"),
+        ("gamma", "is not name=value"),
+    ],
+)
+def test_bad_set_fails_before_any_run(tmp_path, capsys, override, message):
+    argv = ["--agents", "random", "ppo", "--envs", "TextSentiment-v0", "--model", "tiny"]
+    with pytest.raises(SystemExit):
+        suite.main(argv + ["--out", str(tmp_path), "--set", override])
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.rglob("result.json"))
