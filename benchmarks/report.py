@@ -11,8 +11,11 @@ these functions read only::
 
 The last evaluation is the run's final result. Across seeds the tables give the mean and
 the sample standard deviation (n - 1; a single seed shows the mean alone).
+
+    python -m benchmarks.report runs/suite   # rebuild results.md/.csv and the curves there
 """
 
+import argparse
 import csv
 import json
 import math
@@ -230,3 +233,41 @@ def plot_curves(results: list[dict[str, Any]], out_dir: str | Path) -> list[Path
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def write_summary(
+    out_dir: str | Path, env_order: Sequence[str] = (), agent_order: Sequence[str] = ()
+) -> tuple[str, list[dict[str, Any]], list[Path]]:
+    """``results.md``, ``results.csv`` and ``curves_<env>.png`` in ``out_dir`` over every
+    run under it; returns the table, the runs and the plot paths."""
+    out_dir = Path(out_dir)
+    everything = load_results(out_dir, env_order, agent_order)
+    if not everything:
+        raise FileNotFoundError(f"no result.json under {str(out_dir)!r}: run benchmarks.suite")
+    table = results_table(everything)
+    models = ", ".join(sorted({str(r["config"].get("model")) for r in everything}))
+    splits = ", ".join(sorted({repr(r["config"].get("split")) for r in everything}))
+    title = f"# textgym baselines (model {models}, held-out split {splits})"
+    note = (
+        "Mean ± std over seeds of the final held-out evaluation; budget: training env steps; "
+        f"all {len(everything)} runs under `{out_dir}`."
+    )
+    (out_dir / "results.md").write_text(f"{title}\n\n{note}\n\n{table}\n")
+    write_csv(everything, out_dir / "results.csv")
+    return table, everything, plot_curves(everything, out_dir)
+
+
+def main(argv: list[str] | None = None) -> str:
+    from benchmarks.suite import AGENTS, ENV_ORDER
+
+    parser = argparse.ArgumentParser(description="Rebuild a suite directory's summary.")
+    parser.add_argument("out_dir", help="a benchmarks.suite output directory")
+    args = parser.parse_args(argv)
+    table, _, plots = write_summary(args.out_dir, ENV_ORDER, AGENTS)
+    print(table)
+    print("\nwrote results.md, results.csv, " + ", ".join(p.name for p in plots))
+    return table
+
+
+if __name__ == "__main__":
+    main()

@@ -56,6 +56,7 @@ SB3_AGENTS = {
     ),
 }
 AGENTS = (*REFERENCE_AGENTS, *SB3_AGENTS)
+ENV_ORDER = tuple(textgym.ENV_IDS)  # the order of the tables and plots
 # SB3Config fields that say how to run, not what is run: left out of the resume check.
 RUN_ONLY_FIELDS = ("out_dir", "verbose", "evaluate", "torch_threads", "eval_episodes")
 CURVE_FIELDS = ("step", "mean_metric", "std_metric", "mean_return", "std_return")
@@ -325,18 +326,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     out = Path(args.out)
     # The summary covers every run in the output directory, this invocation's and those of
     # earlier ones (e.g. other environments with other budgets).
-    everything = report.load_results(out, textgym.ENV_IDS, AGENTS)
-    table = report.results_table(everything)
-    models = ", ".join(sorted({str(r["config"].get("model")) for r in everything}))
-    splits = ", ".join(sorted({repr(r["config"].get("split")) for r in everything}))
-    title = f"# textgym baselines (model {models}, held-out split {splits})"
-    note = (
-        "Mean ± std over seeds of the final held-out evaluation; budget: training env steps; "
-        f"all {len(everything)} runs under `{out}`."
-    )
-    (out / "results.md").write_text(f"{title}\n\n{note}\n\n{table}\n")
-    report.write_csv(everything, out / "results.csv")
-    plots = report.plot_curves(everything, out)
+    table, everything, plots = report.write_summary(out, ENV_ORDER, AGENTS)
     print("\n" + table + "\n")
     earlier = len(everything) - len(results)
     print(f"wrote {out / 'results.md'} and {out / 'results.csv'}", end="")

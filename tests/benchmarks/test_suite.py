@@ -56,6 +56,22 @@ def test_results_table_exact():
     )
 
 
+def test_report_command_rebuilds_a_directorys_summary(tmp_path, capsys):
+    for run in FIXED:
+        run_dir = tmp_path / run["agent"] / "E-v0" / f"seed{run['seed']}"
+        run_dir.mkdir(parents=True)
+        config = {"model": "tiny", "split": "test"}
+        (run_dir / "result.json").write_text(json.dumps(run | {"config": config}))
+    table = report.main([str(tmp_path)])
+    assert table == report.results_table(FIXED)
+    assert table in (tmp_path / "results.md").read_text()
+    assert "(model tiny, held-out split 'test')" in (tmp_path / "results.md").read_text()
+    assert len(list(csv.DictReader((tmp_path / "results.csv").open()))) == 2
+    assert (tmp_path / "curves_E-v0.png").stat().st_size > 5000
+    with pytest.raises(FileNotFoundError, match="no result.json under"):
+        report.main([str(tmp_path / "empty")])
+
+
 def test_table_shows_the_budget_and_wall_time_per_seed():
     runs = [
         _run("ppo", s, 0.5, 0.5, 8, 9.0, kind="sb3")
