@@ -5,7 +5,8 @@
    Stable-Baselines3 PPO with a small budget on all four environments, one seed, evaluated
    on held-out examples; prints the results table and where the learning curves are.
 
-About 10 minutes on a 2-core CPU with the default model (7.5 of them the benchmark).
+About 6.5 minutes on a quiet 2-core CPU with the default model once set up (measured 6m24s;
+the dialogue agent's training is the longest part).
 
     python -m benchmarks.demo                      # the default model, as `make demo` runs it
     python -m benchmarks.demo --model tiny --budget 64 --eval-episodes 1   # a smoke run
