@@ -55,12 +55,12 @@ class ProposalsExtractor(BaseFeaturesExtractor):
     def __init__(self, observation_space: gym.spaces.Dict) -> None:
         self.c = observation_space["context"].shape[0]
         self.k, self.d = observation_space["proposals"].shape
-        super().__init__(observation_space, self.c + self.k * self.d + 3 * self.k)
+        super().__init__(observation_space, self.c + (self.d + len(PER_PROPOSAL_KEYS)) * self.k)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         context = _rms_normalize(obs["context"])  # (B, c)
         proposals = _rms_normalize(obs["proposals"]).flatten(1)  # (B, k*d)
-        per_proposal = [obs[key] for key in PER_PROPOSAL_KEYS]  # 3 x (B, k)
+        per_proposal = [obs[key] for key in PER_PROPOSAL_KEYS]  # each (B, k)
         return torch.cat([context, proposals, *per_proposal], dim=1)
 
 
