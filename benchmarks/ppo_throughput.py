@@ -46,7 +46,7 @@ from typing import Any
 
 import torch
 
-SECTIONS = ("decode", "train", "trl")
+SECTIONS = ("decode", "train", "iteration", "trl")
 SMOLLM2 = dict(
     hidden_size=576,
     intermediate_size=1536,
@@ -221,9 +221,13 @@ def decode_row(
 
 
 # -- section 2: the PPO update -----------------------------------------------------------------
-def train_step_fn(policy: Any, device: torch.device, batch: int, prompt: int, new: int) -> Any:
+def train_step_fn(
+    policy: Any, device: torch.device, batch: int, prompt: int, new: int, compile: bool = False
+) -> Any:
     """One PPO-shaped update: response log-probs and values, a loss of both, backward,
-    optimizer step. Returns the step as a function of no arguments."""
+    optimizer step. Returns the step as a function of no arguments. ``compile``: the
+    forward and loss through ``torch.compile`` (fused elementwise kernels; the first call
+    compiles)."""
     cuda = device.type == "cuda"
     optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-6, fused=cuda)
     vocab = policy.lm.config.vocab_size
@@ -231,10 +235,15 @@ def train_step_fn(policy: Any, device: torch.device, batch: int, prompt: int, ne
     ids = torch.randint(3, vocab, (batch, prompt + new), generator=g).to(device)
     mask = torch.ones_like(ids)
 
-    def step() -> None:
+    def forward_loss() -> torch.Tensor:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             logprobs, values = policy.evaluate(ids, mask, prompt)
-            loss = -logprobs.mean() + 0.1 * values.pow(2).mean()
+            return -logprobs.mean() + 0.1 * values.pow(2).mean()
+
+    loss_fn = torch.compile(forward_loss) if compile else forward_loss
+
+    def step() -> None:
+        loss = loss_fn()
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -248,38 +257,96 @@ def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, A
     device = env["device"]
     rows = []
     for name in args.models:
-        kind, config = env["models"][name]
-        # float32 master weights; on CUDA the matmuls run in bf16 under autocast.
-        policy = PolicyWithValue(build_model(kind, config, device, torch.float32))
-        policy.train()
-        s = shape_of(policy.lm)
-        B, T = args.train_batch, args.prompt_len + args.new_tokens
-        step = train_step_fn(policy, device, B, args.prompt_len, args.new_tokens)
-        step()  # warm-up: optimizer state, autotuning
-        seconds = timed(step, device, args.repeats)
-        flops = B * T * (6 * s["params"] + 12 * s["layers"] * s["width"] * T)
-        tflops = flops / seconds / 1e12
-        row = dict(
-            model=name,
-            batch=B,
-            seq_len=T,
-            params=s["params"],
-            precision="bf16 autocast" if device.type == "cuda" else "float32",
-            optimizer="AdamW (fused)" if device.type == "cuda" else "AdamW",
-            step_ms=1e3 * seconds,
-            tokens_per_s=B * T / seconds,
-            tflops=tflops,
-            mfu=tflops / (env["peak"] / 1e12),
-        )
-        rows.append(row)
-        progress(
-            f"[train] {name}: {row['tokens_per_s']:,.0f} tok/s, {tflops:.2f} TFLOP/s, "
-            f"MFU {100 * row['mfu']:.1f}%"
-        )
+        for compiled in (False, True) if args.compile else (False,):
+            kind, config = env["models"][name]
+            # float32 master weights; on CUDA the matmuls run in bf16 under autocast.
+            policy = PolicyWithValue(build_model(kind, config, device, torch.float32))
+            policy.train()
+            s = shape_of(policy.lm)
+            B, T = args.train_batch, args.prompt_len + args.new_tokens
+            step = train_step_fn(policy, device, B, args.prompt_len, args.new_tokens, compiled)
+            start = time.perf_counter()
+            step()  # warm-up: optimizer state, autotuning, compilation
+            sync(device)
+            setup = time.perf_counter() - start
+            step()
+            seconds = timed(step, device, args.repeats)
+            flops = B * T * (6 * s["params"] + 12 * s["layers"] * s["width"] * T)
+            tflops = flops / seconds / 1e12
+            row = dict(
+                model=name,
+                batch=B,
+                seq_len=T,
+                params=s["params"],
+                precision="bf16 autocast" if device.type == "cuda" else "float32",
+                optimizer="AdamW (fused)" if device.type == "cuda" else "AdamW",
+                compiled=compiled,
+                setup_s=setup,
+                step_ms=1e3 * seconds,
+                tokens_per_s=B * T / seconds,
+                tflops=tflops,
+                mfu=tflops / (env["peak"] / 1e12),
+            )
+            rows.append(row)
+            progress(
+                f"[train] {name}{' compiled' if compiled else ''}: "
+                f"{row['tokens_per_s']:,.0f} tok/s, {tflops:.2f} TFLOP/s, MFU {100 * row['mfu']:.1f}%"
+            )
+            del policy, step
     return rows
 
 
-# -- section 3: end to end against TRL ---------------------------------------------------------
+# -- section 3: one full PPO iteration through textgym -----------------------------------------
+def run_iteration(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, Any]]:
+    """Episodes/s of :class:`~baselines.ppo.train.Trainer` iterations on TextSentiment-v0
+    (rollout through the vector env with its VADER reward, reference log-probs, the PPO
+    update) and the time of each phase; the median over ``--repeats`` iterations after one
+    warm-up. The model is the SmolLM2 shape with random weights, saved to a temporary
+    directory with SmolLM2's tokenizer (``--iteration-model`` names another)."""
+    import tempfile
+
+    from baselines.ppo.config import PPOConfig
+    from baselines.ppo.train import Trainer
+    from textgym.lm import load_lm
+
+    device = env["device"]
+    with tempfile.TemporaryDirectory() as tmp:
+        model_name = args.iteration_model
+        if model_name is None:
+            kind, config = env["models"]["smollm2-135m"]
+            model_name = str(Path(tmp) / "model")
+            build_model(kind, config, torch.device("cpu"), torch.float32).save_pretrained(
+                model_name
+            )
+            load_lm("tiny").tokenizer.save_pretrained(model_name)
+        config = PPOConfig(
+            env_id="TextSentiment-v0", model=model_name, device=str(device),
+            batch_size=args.train_batch, minibatch_size=min(16, args.train_batch),
+            max_new_tokens=args.new_tokens, total_iterations=1 + args.repeats,
+            eval_episodes=0, tensorboard=False, progress=False, checkpoint_every=10**6,
+            out_dir=str(Path(tmp) / "run"), torch_threads=args.threads,
+        )  # fmt: skip
+        trainer = Trainer(config)
+        trainer.iterate()  # warm-up: captures the generator's graph, optimizer state
+        stats = [trainer.iterate() for _ in range(args.repeats)]
+    keys = ("time/iteration", "time/generate", "time/env_step", "time/reference", "time/update")
+    median = {k.removeprefix("time/") + "_s": statistics.median(s[k] for s in stats) for k in keys}
+    row = dict(
+        model=Path(model_name).name if args.iteration_model else "smollm2-135m (random)",
+        env="TextSentiment-v0", batch=config.batch_size, new_tokens=args.new_tokens,
+        minibatch=config.minibatch_size, update_epochs=config.update_epochs,
+        episodes_per_s=config.batch_size / median["iteration_s"],
+        tokens_per_s=statistics.median(s["charts/tokens_per_sec"] for s in stats),
+        **median,
+    )  # fmt: skip
+    progress(
+        f"[iteration] {row['episodes_per_s']:.1f} episodes/s; "
+        + ", ".join(f"{k} {v:.3f}" for k, v in median.items())
+    )
+    return [row]
+
+
+# -- section 4: end to end against TRL ---------------------------------------------------------
 def run_trl(args: argparse.Namespace, env: dict[str, Any]) -> dict[str, Any]:
     """textgym's iteration (generate + one update) against TRL's GRPOTrainer step."""
     try:
@@ -393,9 +460,14 @@ def markdown(results: dict[str, Any]) -> str:
                 "hf_generate_roofline_fraction", "static_setup_s"]  # fmt: skip
         out += ["", "## Decode (new tokens/s)", "", table(results["decode"], cols)]
     if results.get("train"):
-        cols = ["model", "batch", "seq_len", "precision", "optimizer", "step_ms",
-                "tokens_per_s", "tflops", "mfu"]  # fmt: skip
+        cols = ["model", "batch", "seq_len", "precision", "optimizer", "compiled", "step_ms",
+                "tokens_per_s", "tflops", "mfu", "setup_s"]  # fmt: skip
         out += ["", "## PPO update (forward + backward + AdamW)", "", table(results["train"], cols)]
+    if results.get("iteration"):
+        cols = ["model", "env", "batch", "new_tokens", "episodes_per_s", "iteration_s",
+                "generate_s", "env_step_s", "reference_s", "update_s"]  # fmt: skip
+        out += ["", "## One PPO iteration through textgym (median; seconds per phase)", "",
+                table(results["iteration"], cols)]  # fmt: skip
     if "trl" in results:
         trl = results["trl"]
         out += ["", "## End to end against TRL GRPOTrainer", ""]
@@ -437,6 +509,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads on CPU (0: torch's default)"
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="train section: also time the update with the forward and loss torch.compile'd",
+    )
+    parser.add_argument(
+        "--iteration-model",
+        default=None,
+        help="iteration section: a textgym model name (default: the SmolLM2 shape, random)",
     )
     parser.add_argument("--out", default="runs/ppo_throughput")
     args = parser.parse_args(argv)
@@ -490,6 +572,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["decode"] = run_decode(args, env)
     if "train" in args.sections:
         results["train"] = run_train(args, env)
+    if "iteration" in args.sections:
+        results["iteration"] = run_iteration(args, env)
     if "trl" in args.sections:
         try:
             results["trl"] = run_trl(args, env)

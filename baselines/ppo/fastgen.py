@@ -57,6 +57,59 @@ from torch import Tensor
 
 from baselines.ppo.policy import PolicyWithValue, position_ids
 
+DECODE_ATTENTION = "textgym_decode"
+"""The name under which :func:`decode_attention` is registered with transformers'
+``AttentionInterface``; the generator's LM uses it for the length of each call."""
+
+
+def decode_attention(
+    module: Any,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attention_mask: Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: Any,
+) -> tuple[Tensor, None]:
+    """Attention for one new token per row, with grouped KV heads read in place.
+
+    transformers' SDPA path copies every layer's whole KV cache to repeat its KV heads
+    (``repeat_kv``) once a mask is given, and runs a flash kernel built for long queries;
+    at batch 256 those two were half of a SmolLM2 decode step. Here the G query heads that
+    share a KV head are a (G, D) block, so scores and output are two batched matmuls over
+    the cache as it lies. Softmax in float32. Queries longer than one token (the prefill)
+    go to transformers' own SDPA function unchanged."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    batch, heads, q_len, dim = query.shape
+    if q_len != 1 or dropout or kwargs.get("softcap") is not None:
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    kv_heads, length = key.shape[1], key.shape[2]
+    scale = dim**-0.5 if scaling is None else scaling
+    q = query.reshape(batch, kv_heads, heads // kv_heads, dim)  # head h reads KV head h // G
+    scores = torch.matmul(q, key.transpose(-1, -2)).float() * scale  # (B, Hkv, G, L)
+    if attention_mask is not None:
+        scores = scores + attention_mask[:, :, :, :length].float()  # (B, 1, 1, L)
+    probs = scores.softmax(-1).to(value.dtype)
+    out = torch.matmul(probs, value)  # (B, Hkv, G, D)
+    return out.reshape(batch, heads, 1, dim).transpose(1, 2), None  # (B, 1, H, D)
+
+
+def _register_decode_attention() -> None:
+    from transformers import AttentionInterface
+
+    if DECODE_ATTENTION not in AttentionInterface._global_mapping:
+        AttentionInterface.register(DECODE_ATTENTION, decode_attention)
+    try:  # 2-D masks (only built outside the generator's own calls) as for SDPA
+        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    except ImportError:
+        return
+    if DECODE_ATTENTION not in AttentionMaskInterface._global_mapping:
+        AttentionMaskInterface.register(DECODE_ATTENTION, sdpa_mask)
+
 
 class StaticGenerator:
     """Sampling from ``policy`` for batches of ``batch_size`` prompts of at most
@@ -71,7 +124,11 @@ class StaticGenerator:
             the LM whose weights are refreshed from the policy at every call. ``None`` (the
             default) uses the policy's own weights and dtype, so the recorded log-probs are
             exactly the policy's; another dtype makes them that dtype's approximation.
-        cuda_graph: replay the decode step from a CUDA graph; ``None`` picks it on CUDA.
+        cuda_graph: replay the prefill and the decode step from CUDA graphs; ``None``
+            picks them on CUDA.
+        compile: fuse the prefill's and the decode step's elementwise work with
+            ``torch.compile`` (before the graphs capture them); ``None`` picks it on CUDA.
+            The first call then compiles (tens of seconds for a 30-layer model).
         check_every: test for every row having ended once per this many tokens (each test
             is a host sync). Does not change the output.
     """
@@ -85,6 +142,7 @@ class StaticGenerator:
         *,
         dtype: torch.dtype | None = None,
         cuda_graph: bool | None = None,
+        compile: bool | None = None,
         check_every: int = 8,
     ) -> None:
         for name, value in (
@@ -112,6 +170,7 @@ class StaticGenerator:
         if cuda_graph and self.device.type != "cuda":
             raise ValueError(f"cuda_graph=True needs a policy on CUDA, not on {self.device}")
         self.cuda_graph = bool(cuda_graph)
+        self.compile = self.device.type == "cuda" if compile is None else bool(compile)
         policy_dtype = next(policy.lm.parameters()).dtype
         self.dtype = policy_dtype if dtype is None else dtype
         if self.dtype == policy_dtype:
@@ -126,8 +185,16 @@ class StaticGenerator:
         self._head = self._lm.get_output_embeddings()
         self._cache: Any = None
         self._graph: Any = None
+        self._prefill_graph: Any = None
+        self._step_fn: Any = self._decode_step
+        self._prefill_fn: Any = self._prefill
+        if self.compile:
+            self._step_fn = torch.compile(self._decode_step, dynamic=False)
+            self._prefill_fn = torch.compile(self._prefill, dynamic=False)
+        _register_decode_attention()
         self._device_generator: torch.Generator | None = None
         self._checked = False
+        self._warm = False
 
     # -- the public call: rollout.generate's signature ------------------------------------
     def __call__(
@@ -171,12 +238,15 @@ class StaticGenerator:
         was_training = policy.training
         policy.eval()
         self._lm.eval()
+        config = self._lm.config
+        attention = config._attn_implementation
         try:
             with torch.no_grad():
                 return self._generate(
                     prompt_ids, prompt_mask, max_new_tokens, stop_ids, pad_id, generator
                 )
         finally:
+            config._attn_implementation = attention
             policy.train(was_training)
 
     generate = __call__
@@ -191,6 +261,8 @@ class StaticGenerator:
         self._cache = StaticCache(config=self._lm.config, max_cache_len=L)
         self._min = torch.finfo(self.dtype).min
         self._bias = torch.zeros(B, L, dtype=self.dtype, device=dev)  # additive mask
+        self._ids = torch.zeros(B, self.max_prompt_len, dtype=torch.long, device=dev)
+        self._mask = torch.zeros(B, self.max_prompt_len, dtype=torch.long, device=dev)
         self._token = torch.zeros(B, 1, dtype=torch.long, device=dev)  # next input
         self._token_live = torch.ones(B, dtype=torch.bool, device=dev)  # it is a real token
         self._pos = torch.zeros(B, dtype=torch.long, device=dev)  # its position
@@ -206,21 +278,26 @@ class StaticGenerator:
         self._out_value = torch.zeros(B, N, dtype=torch.float32, device=dev)
 
     def _capture(self) -> None:
-        """Capture :meth:`_decode_step` into a CUDA graph. Warm-up runs on a side stream as
-        PyTorch's CUDA-graph notes ask (lazy inits, cuBLAS workspaces); each warm-up first
-        rewinds the state, because the cache's own write counter advances on every call."""
+        """Capture the prefill and the decode step into CUDA graphs. Warm-up runs (which
+        also compile, with ``compile``) go on a side stream as PyTorch's CUDA-graph notes
+        ask (lazy inits, cuBLAS workspaces); each first rewinds the state, because the
+        cache's own write counter advances on every call."""
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):
             for _ in range(3):
                 self._rewind()
-                self._decode_step()
+                self._prefill_fn()
+                self._step_fn()
         torch.cuda.current_stream(self.device).wait_stream(stream)
         self._rewind()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._decode_step()
-        self._graph = graph
+        prefill = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(prefill):
+            self._prefill_fn()
+        step = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(step, pool=prefill.pool()):
+            self._step_fn()
+        self._prefill_graph, self._graph = prefill, step
 
     def _rewind(self) -> None:
         """Every per-call state to its start (the captured graph reads these addresses)."""
@@ -235,8 +312,10 @@ class StaticGenerator:
         self._out_value.zero_()
 
     # -- the two model calls -----------------------------------------------------------------
-    def _prefill(self, ids: Tensor, mask: Tensor) -> None:
-        """The prompts (B, P) into the cache, then sample token 0 from the last position."""
+    def _prefill(self) -> None:
+        """The prompts (``_ids``, ``_mask``: B, P) into the cache, then sample token 0 from
+        the last position."""
+        ids, mask = self._ids, self._mask
         P, L = self.max_prompt_len, self._bias.shape[1]
         self._bias.zero_()
         self._bias[:, :P].masked_fill_(mask == 0, self._min)
@@ -310,10 +389,15 @@ class StaticGenerator:
             self._allocate()
         if not self._checked:
             self._check_model(ids, mask)
-        if self.cuda_graph and self._graph is None:
+        self._lm.config._attn_implementation = DECODE_ATTENTION
+        self._ids.copy_(ids)
+        self._mask.copy_(mask)
+        if (self.cuda_graph or self.compile) and not self._warm:
             self._rewind()
-            self._prefill(ids, mask)  # allocates the cache's tensors: addresses fixed now
-            self._capture()
+            self._prefill()  # eagerly allocates the cache's tensors: addresses fixed now
+            self._warm = True
+            if self.cuda_graph:
+                self._capture()
         gen = self._noise_generator(generator)
         V = self._is_stop.shape[0]
         self._is_stop.zero_()
@@ -323,7 +407,10 @@ class StaticGenerator:
         self._pad.fill_(pad_id)
         self._rewind()
         self._noise.exponential_(generator=gen)
-        self._prefill(ids, mask)
+        if self._prefill_graph is not None:
+            self._prefill_graph.replay()
+        else:
+            self._prefill_fn()
         for step in range(1, max_new_tokens):
             if step % self.check_every == 0 and bool(self._done.all()):
                 break
@@ -331,7 +418,7 @@ class StaticGenerator:
             if self._graph is not None:
                 self._graph.replay()
             else:
-                self._decode_step()
+                self._step_fn()
         live = self._out_live[:, :max_new_tokens]
         # Rows that ended earlier wrote padding only, so the first all-padding column is
         # where stopping exactly would have ended (at least one column: token 0 is real).

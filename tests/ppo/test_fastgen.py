@@ -4,7 +4,12 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from baselines.ppo.fastgen import StaticGenerator, generate_static
+from baselines.ppo.fastgen import (
+    DECODE_ATTENTION,
+    StaticGenerator,
+    decode_attention,
+    generate_static,
+)
 from baselines.ppo.policy import PolicyWithValue
 from baselines.ppo.rollout import generate
 
@@ -175,11 +180,44 @@ def test_decode_step_has_fixed_shapes_and_no_host_sync(fast, policy, tiny_lm):
     fast(policy, ids, mask, 4, frozenset(), tiny_lm.pad_id, torch.Generator())
     buffers = [fast._token, fast._bias, fast._out_tokens, fast._cache.layers[0].keys]
     pointers = [b.data_ptr() for b in buffers]
-    with torch.no_grad(), _HostSyncSpy() as spy:
-        fast._decode_step()
-        fast._decode_step()
+    config = fast._lm.config
+    attention, config._attn_implementation = config._attn_implementation, DECODE_ATTENTION
+    try:
+        with torch.no_grad(), _HostSyncSpy() as spy:
+            fast._rewind()
+            fast._prefill()
+            fast._decode_step()
+            fast._decode_step()
+    finally:
+        config._attn_implementation = attention
     assert spy.found == []
     assert [b.data_ptr() for b in buffers] == pointers
+    assert fast._lm.config._attn_implementation == attention  # restored after every call
+
+
+def test_decode_attention_equals_sdpa_with_repeated_kv_heads():
+    """One query token against a cache with grouped KV heads and a padding mask: the
+    grouped matmuls give SDPA's output on explicitly repeated heads."""
+    g = torch.Generator().manual_seed(0)
+    B, H, Hkv, L, D = 3, 6, 2, 7, 8
+    q = torch.randn(B, H, 1, D, generator=g)
+    k, v = torch.randn(B, Hkv, L, D, generator=g), torch.randn(B, Hkv, L, D, generator=g)
+    mask = torch.zeros(B, 1, 1, L)
+    mask[0, ..., :3] = torch.finfo(torch.float32).min  # row 0: three padding slots
+    out, _ = decode_attention(None, q, k, v, mask, scaling=0.3)
+    k_rep, v_rep = k.repeat_interleave(H // Hkv, 1), v.repeat_interleave(H // Hkv, 1)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k_rep, v_rep, mask, scale=0.3)
+    assert out.shape == (B, 1, H, D)
+    torch.testing.assert_close(out, ref.transpose(1, 2), rtol=1e-5, atol=1e-5)
+
+
+def test_compiled_generator_matches_plain_generate(policy, tiny_lm):
+    """torch.compile'd prefill and decode step (what CUDA runs before capturing them)."""
+    fast = StaticGenerator(policy, B, WIDE, 8, compile=True, cuda_graph=False)
+    ids, mask = prompts(WIDE, tiny_lm.pad_id)
+    stop = frozenset(range(0, tiny_lm.vocab_size, 6))
+    out, plain = both(fast, policy, tiny_lm, ids, mask, 8, stop)
+    assert_same(out, plain)
 
 
 @pytest.mark.gpu
