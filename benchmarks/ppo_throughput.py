@@ -17,9 +17,11 @@ Three sections, printed as Markdown tables and written to ``--out`` (default
    :class:`~baselines.ppo.policy.PolicyWithValue` (log-probs and values of the response, as
    the PPO loss needs them) over ``--train-batch`` sequences of prompt + new tokens; bf16
    autocast and fused AdamW on CUDA, float32 on CPU. FLOPs per token are ``6 N + 12 L d T``
-   (PaLM's count: N parameters, L layers, width d, sequence length T); MFU is the achieved
-   rate over the peak (``--peak-tflops``, e.g. 989 for an H100 SXM's dense bf16, or the
-   measured matmul rate).
+   (PaLM's count: N trunk matmul parameters, L layers, width d, sequence length T), plus
+   ``6 V d`` at each response token for the LM head (the update computes no prompt logits);
+   MFU is the achieved rate over the peak (``--peak-tflops``, e.g. 989 for an H100 SXM's
+   dense bf16, or the measured matmul rate). ``--compile`` adds rows with the forward and
+   loss through ``torch.compile``.
 3. **trl**: one end-to-end iteration (generate a batch, one update on it) with TRL's
    ``GRPOTrainer`` and with textgym's generator + update, on the SmolLM2-shaped model;
    skipped with a message when ``trl`` (and ``datasets``) are not installed.
@@ -84,16 +86,33 @@ def build_model(kind: str, config: dict, device: torch.device, dtype: torch.dtyp
 
 
 def shape_of(model: Any) -> dict[str, int]:
-    """Layers, width, KV heads and head size, and the number of (unique) parameters."""
+    """Layers, width, KV heads and head size, the number of (unique) parameters, the LM
+    head's (V x d) and the trunk's matmul parameters (no embedding tables)."""
     cfg = model.config
     heads = int(cfg.num_attention_heads)
+    trunk = sum(
+        p.numel()
+        for m in model.base_model.modules()
+        if not isinstance(m, torch.nn.Embedding)
+        for p in m.parameters(recurse=False)
+    )
     return dict(
         layers=int(cfg.num_hidden_layers),
         width=int(cfg.hidden_size),
         kv_heads=int(getattr(cfg, "num_key_value_heads", None) or heads),
         head_dim=int(cfg.hidden_size) // heads,
         params=sum(p.numel() for p in model.parameters()),
+        head_params=model.get_output_embeddings().weight.numel(),
+        trunk_params=trunk,
     )
+
+
+def update_flops(s: dict[str, int], batch: int, seq: int, response: int) -> int:
+    """FLOPs of one forward + backward of the PPO update, PaLM's count (6 per parameter
+    per token, plus 12 L d T per token for attention) with the LM head counted at the
+    ``response`` positions only, the only ones whose logits the update computes."""
+    trunk = 6 * s["trunk_params"] * seq + 12 * s["layers"] * s["width"] * seq * seq
+    return batch * (trunk + 6 * s["head_params"] * response)
 
 
 # -- timing and the machine's own limits ------------------------------------------------------
@@ -222,7 +241,13 @@ def decode_row(
 
 # -- section 2: the PPO update -----------------------------------------------------------------
 def train_step_fn(
-    policy: Any, device: torch.device, batch: int, prompt: int, new: int, compile: bool = False
+    policy: Any,
+    device: torch.device,
+    batch: int,
+    prompt: int,
+    new: int,
+    compile: bool = False,
+    compile_mode: str = "default",
 ) -> Any:
     """One PPO-shaped update: response log-probs and values, a loss of both, backward,
     optimizer step. Returns the step as a function of no arguments. ``compile``: the
@@ -240,7 +265,7 @@ def train_step_fn(
             logprobs, values = policy.evaluate(ids, mask, prompt)
             return -logprobs.mean() + 0.1 * values.pow(2).mean()
 
-    loss_fn = torch.compile(forward_loss) if compile else forward_loss
+    loss_fn = torch.compile(forward_loss, mode=compile_mode) if compile else forward_loss
 
     def step() -> None:
         loss = loss_fn()
@@ -264,14 +289,16 @@ def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, A
             policy.train()
             s = shape_of(policy.lm)
             B, T = args.train_batch, args.prompt_len + args.new_tokens
-            step = train_step_fn(policy, device, B, args.prompt_len, args.new_tokens, compiled)
+            step = train_step_fn(
+                policy, device, B, args.prompt_len, args.new_tokens, compiled, args.compile_mode
+            )
             start = time.perf_counter()
             step()  # warm-up: optimizer state, autotuning, compilation
             sync(device)
             setup = time.perf_counter() - start
             step()
             seconds = timed(step, device, args.repeats)
-            flops = B * T * (6 * s["params"] + 12 * s["layers"] * s["width"] * T)
+            flops = update_flops(s, B, T, args.new_tokens)
             tflops = flops / seconds / 1e12
             row = dict(
                 model=name,
@@ -280,7 +307,7 @@ def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, A
                 params=s["params"],
                 precision="bf16 autocast" if device.type == "cuda" else "float32",
                 optimizer="AdamW (fused)" if device.type == "cuda" else "AdamW",
-                compiled=compiled,
+                compiled=args.compile_mode if compiled else "no",
                 setup_s=setup,
                 step_ms=1e3 * seconds,
                 tokens_per_s=B * T / seconds,
@@ -514,6 +541,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--compile",
         action="store_true",
         help="train section: also time the update with the forward and loss torch.compile'd",
+    )
+    parser.add_argument(
+        "--compile-mode",
+        default="default",
+        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+        help="torch.compile mode of the --compile rows",
     )
     parser.add_argument(
         "--iteration-model",

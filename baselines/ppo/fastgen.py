@@ -55,7 +55,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from baselines.ppo.policy import PolicyWithValue, position_ids
+from baselines.ppo.policy import (
+    PolicyWithValue,
+    head_logits,
+    logits_are_head_of_trunk,
+    position_ids,
+)
 
 DECODE_ATTENTION = "textgym_decode"
 """The name under which :func:`decode_attention` is registered with transformers'
@@ -351,7 +356,7 @@ class StaticGenerator:
 
     def _emit(self, hidden: Tensor) -> None:
         """Sample from the last hidden state (B, C) and record token, log-prob, value."""
-        logits = self._head(hidden).float()  # (B, V)
+        logits = head_logits(self._head, hidden).float()  # (B, V)
         value = self.policy.value_of(hidden)  # (B,)
         token = (logits.softmax(-1) / self._noise).argmax(-1)  # (B,) = multinomial(p, 1)
         logp = logits.gather(-1, token[:, None])[:, 0] - logits.logsumexp(-1)
@@ -448,12 +453,8 @@ class StaticGenerator:
         """Once: the split forward (trunk, then LM head) must give the model's own logits;
         models that post-process logits (soft-capping, scaling) fail here, not silently."""
         rows = slice(0, min(2, ids.shape[0]))
-        ids, mask = ids[rows], mask[rows]
-        kwargs = dict(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask))
-        full = self._lm(**kwargs, use_cache=False).logits.float()
-        split = self._head(self._base(**kwargs, use_cache=False).last_hidden_state).float()
         tol = 1e-4 if self.dtype == torch.float32 else 2e-2
-        if not torch.allclose(full, split, atol=tol, rtol=tol):
+        if not logits_are_head_of_trunk(self._lm, ids[rows], mask[rows], tol):
             raise ValueError(
                 f"{type(self._lm).__name__}'s logits are not lm_head(last_hidden_state): "
                 "StaticGenerator cannot sample from it; use baselines.ppo.rollout.generate"
