@@ -4,12 +4,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from baselines.ppo.fastgen import (
-    DECODE_ATTENTION,
-    StaticGenerator,
-    decode_attention,
-    generate_static,
-)
+from baselines.ppo.attention import DECODE_ATTENTION, decode_attention
+from baselines.ppo.fastgen import StaticGenerator, generate_static
 from baselines.ppo.policy import PolicyWithValue
 from baselines.ppo.rollout import generate
 

@@ -3,7 +3,12 @@
 import pytest
 import torch
 
-from baselines.ppo.policy import PolicyWithValue, logprobs_of, reference_logprobs
+from baselines.ppo.policy import (
+    PolicyWithValue,
+    head_logits,
+    logprobs_of,
+    reference_logprobs,
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +66,51 @@ def test_optimizer_step_leaves_the_reference_untouched(tiny_lm):
     for key, value in tiny_lm.model.state_dict().items():
         assert torch.equal(value, before[key]), key
     assert not any(p.requires_grad for p in tiny_lm.model.parameters())
+
+
+@pytest.mark.parametrize("vocab, bias", [(50, False), (50, True), (128, False)])
+def test_head_logits_equal_the_head_whatever_the_vocabulary_width(vocab, bias):
+    """The vocabulary is padded to a multiple of 64 for the matmul and sliced back."""
+    torch.manual_seed(2)
+    head = torch.nn.Linear(8, vocab, bias=bias)
+    hidden = torch.randn(3, 5, 8, requires_grad=True)
+    out = head_logits(head, hidden)
+    assert out.shape == (3, 5, vocab)
+    torch.testing.assert_close(out, head(hidden))
+    out.sum().backward()  # gradients reach the head's own (unpadded) weight
+    assert head.weight.grad.shape == (vocab, 8)
+
+
+def test_evaluate_runs_the_head_on_response_positions_only(policy, tiny_lm):
+    """The split path (trunk, then the head at the response positions) gives the full
+    forward's log-probs and values, and is the one taken for a Llama."""
+    input_ids, mask = batch()
+    assert policy.split_head(input_ids, mask)
+    calls = []
+    head = policy.lm.get_output_embeddings()
+    hook = head.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        logprobs, values = policy.evaluate(input_ids, mask, prompt_width=4)
+    finally:
+        hook.remove()
+    assert calls == []  # the head module itself is not called on all positions
+    logits, all_values = policy(input_ids, mask)
+    expected = logprobs_of(logits[:, 3:-1], input_ids[:, 4:])
+    torch.testing.assert_close(logprobs, expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(values, all_values[:, 3:-1])
+
+
+def test_dropout_is_off_so_that_ratios_start_at_one():
+    """An LM with dropout (GPT-2's 0.1): two training-mode evaluations agree exactly."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(3)
+    config = GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=100, n_positions=16)
+    assert config.resid_pdrop > 0
+    policy = PolicyWithValue(GPT2LMHeadModel(config)).train()
+    ids = torch.randint(0, 100, (2, 9))
+    mask = torch.ones_like(ids)
+    first, _ = policy.evaluate(ids, mask, prompt_width=4)
+    second, _ = policy.evaluate(ids, mask, prompt_width=4)
+    assert torch.equal(first, second)
+    assert policy.split_head(ids, mask)  # GPT-2: logits are lm_head(last hidden state)
