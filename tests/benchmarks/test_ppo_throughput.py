@@ -15,7 +15,11 @@ DECODE_KEYS = {
 }  # fmt: skip
 TRAIN_KEYS = {
     "model", "batch", "seq_len", "params", "precision", "optimizer", "step_ms",
-    "tokens_per_s", "tflops", "mfu",
+    "tokens_per_s", "tflops", "mfu", "compiled", "setup_s",
+}  # fmt: skip
+ITERATION_KEYS = {
+    "model", "env", "batch", "new_tokens", "minibatch", "update_epochs", "episodes_per_s",
+    "tokens_per_s", "iteration_s", "generate_s", "env_step_s", "reference_s", "update_s",
 }  # fmt: skip
 
 
@@ -25,7 +29,7 @@ def test_quick_run_on_cpu_writes_every_section(tmp_path, capsys):
     results = ppo_throughput.main(argv)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved == json.loads(json.dumps(results))
-    assert {"meta", "decode", "train", "trl"} <= saved.keys()
+    assert {"meta", "decode", "train", "iteration", "trl"} <= saved.keys()
     meta = saved["meta"]
     assert meta["device"] == "cpu" and meta["quick"] is True
     assert meta["bandwidth_gb_s"] > 0 and meta["peak_tflops"] == meta["matmul_tflops"] > 0
@@ -47,6 +51,14 @@ def test_quick_run_on_cpu_writes_every_section(tmp_path, capsys):
         assert row.keys() == TRAIN_KEYS
         assert row["seq_len"] == 10 and row["precision"] == "float32"
         assert row["tokens_per_s"] > 0 and 0 < row["mfu"] == row["tflops"] / meta["peak_tflops"]
+        assert row["compiled"] == "no"
+
+    (iteration,) = saved["iteration"]
+    assert iteration.keys() == ITERATION_KEYS
+    assert iteration["env"] == "TextSentiment-v0" and iteration["batch"] == 2
+    phases = [iteration[k] for k in ("generate_s", "env_step_s", "reference_s", "update_s")]
+    assert all(p > 0 for p in phases) and sum(phases) <= iteration["iteration_s"]
+    assert iteration["episodes_per_s"] == pytest.approx(2 / iteration["iteration_s"])
 
     # trl is not a dependency: without it the section says why instead of failing.
     trl = saved["trl"]
@@ -57,3 +69,21 @@ def test_quick_run_on_cpu_writes_every_section(tmp_path, capsys):
     table = (tmp_path / "results.md").read_text()
     assert "## Decode (new tokens/s)" in table and "| gpt2-124m | 3 |" in table
     assert table in capsys.readouterr().out
+
+
+def test_update_flops_count_the_head_at_response_positions_only():
+    shape = dict(trunk_params=1000, head_params=300, layers=2, width=8)
+    # trunk: 6 * 1000 * 10 + 12 * 2 * 8 * 10 * 10 = 79,200 per row; head: 6 * 300 * 4 = 7,200
+    assert ppo_throughput.update_flops(shape, batch=3, seq=10, response=4) == 3 * 86_400
+
+
+def test_shape_of_splits_trunk_and_head_parameters():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    model = GPT2LMHeadModel(
+        GPT2Config(n_embd=16, n_layer=2, n_head=2, vocab_size=50, n_positions=8)
+    )
+    s = ppo_throughput.shape_of(model)
+    assert s["head_params"] == 50 * 16  # tied with the token embedding
+    embeddings = (50 + 8) * 16  # token and position tables: no matmul
+    assert s["trunk_params"] == s["params"] - embeddings
