@@ -81,8 +81,7 @@ def run_evaluation(
     called after each episode (a progress bar)."""
     base = env.unwrapped
     n_examples = len(base.examples)
-    returns, lengths, metrics, gen_tokens, perplexities, generations = [], [], [], [], [], []
-    nll_total, token_total = 0.0, 0
+    log = EpisodeLog(episodes)
     for i in range(episodes):
         obs, info = env.reset(
             seed=seed * SEED_STRIDE + i, options={"example_index": i % n_examples}
@@ -103,28 +102,10 @@ def run_evaluation(
             done = terminated or truncated
             if info.get("turn_ended"):
                 turn_metrics.append(float(info["reward_components"]["reward"]))
-        ppl = generation_perplexity(base.lm, base.context_ids, positions)
-        nll_total += ppl["nll_sum"]
-        token_total += ppl["tokens"]
-        returns.append(total)
-        lengths.append(steps)
-        metrics.append(float(np.mean(turn_metrics)) if turn_metrics else math.nan)
-        gen_tokens.append(len(positions))
-        perplexities.append(ppl["perplexity"])
-        generations.append(info.get("agent_turns", [info.get("generation", "")]))
+        log.record(i, total, steps, turn_metrics, base.lm, base.context_ids, positions, info)
         if on_episode is not None:
             on_episode()
-    return summarize(
-        episodes,
-        returns,
-        lengths,
-        metrics,
-        gen_tokens,
-        perplexities,
-        generations,
-        nll_total,
-        token_total,
-    )
+    return log.summary()
 
 
 def run_vector_evaluation(
@@ -142,9 +123,7 @@ def run_vector_evaluation(
     base = venv.unwrapped
     rows = base.num_envs
     n_examples = len(base.envs[0].examples)
-    returns, lengths, metrics = [0.0] * episodes, [0] * episodes, [math.nan] * episodes
-    gen_tokens, perplexities, generations = [0] * episodes, [math.nan] * episodes, [[]] * episodes
-    nll_total, token_total = 0.0, 0
+    log = EpisodeLog(episodes)
     for first in range(0, episodes, rows):
         ids = list(range(first, first + rows))
         obs, infos = base.reset(
@@ -152,16 +131,16 @@ def run_vector_evaluation(
             options={"example_index": [i % n_examples for i in ids]},
         )
         done = np.array([i >= episodes for i in ids])
+        totals, steps = [0.0] * rows, [0] * rows
         positions: list[list[int]] = [[] for _ in ids]
         turn_metrics: list[list[float]] = [[] for _ in ids]
         while not done.all():
             starts = [len(env.context_ids) for env in base.envs]
             obs, rewards, terminated, truncated, infos = base.step(act(obs, base))
             for r in np.flatnonzero(~done):
-                i = ids[r]
                 positions[r].append(starts[r])  # one agent token, at the end of the context
-                returns[i] += float(rewards[r])
-                lengths[i] += 1
+                totals[r] += float(rewards[r])
+                steps[r] += 1
                 info = None
                 if infos["turn_ended"][r]:
                     info = base.info_row(infos, int(r))
@@ -170,27 +149,55 @@ def run_vector_evaluation(
                     continue
                 done[r] = True
                 env = base.envs[r]
-                ppl = generation_perplexity(env.lm, env.context_ids, positions[r])
-                nll_total += ppl["nll_sum"]
-                token_total += ppl["tokens"]
                 info = info if info is not None else base.info_row(infos, int(r))
-                metrics[i] = float(np.mean(turn_metrics[r])) if turn_metrics[r] else math.nan
-                gen_tokens[i] = len(positions[r])
-                perplexities[i] = ppl["perplexity"]
-                generations[i] = info.get("agent_turns", [info.get("generation", "")])
+                log.record(
+                    ids[r], totals[r], steps[r], turn_metrics[r], env.lm, env.context_ids,
+                    positions[r], info,
+                )  # fmt: skip
                 if on_episode is not None:
                     on_episode()
-    return summarize(
-        episodes,
-        returns,
-        lengths,
-        metrics,
-        gen_tokens,
-        perplexities,
-        generations,
-        nll_total,
-        token_total,
-    )
+    return log.summary()
+
+
+class EpisodeLog:
+    """The per-episode lists of an evaluation, filled by episode index (in any order, as
+    the vector evaluation finishes episodes), and their :func:`summarize`."""
+
+    def __init__(self, episodes: int) -> None:
+        self.episodes = episodes
+        self.returns, self.lengths = [0.0] * episodes, [0] * episodes
+        self.metrics, self.perplexities = [math.nan] * episodes, [math.nan] * episodes
+        self.gen_tokens: list[int] = [0] * episodes
+        self.generations: list[list[str]] = [[] for _ in range(episodes)]
+        self.nll_sum, self.scored_tokens = 0.0, 0
+
+    def record(
+        self,
+        i: int,
+        total: float,
+        steps: int,
+        turn_metrics: list[float],
+        lm: Any,
+        context_ids: list[int],
+        positions: list[int],
+        info: dict,
+    ) -> None:
+        """Episode ``i``: its return and length, the mean task metric of its turns, and the
+        perplexity of its agent tokens (``positions`` of ``context_ids``) under ``lm``."""
+        ppl = generation_perplexity(lm, context_ids, positions)
+        self.nll_sum += ppl["nll_sum"]
+        self.scored_tokens += ppl["tokens"]
+        self.returns[i], self.lengths[i] = total, steps
+        self.metrics[i] = float(np.mean(turn_metrics)) if turn_metrics else math.nan
+        self.gen_tokens[i] = len(positions)
+        self.perplexities[i] = ppl["perplexity"]
+        self.generations[i] = info.get("agent_turns", [info.get("generation", "")])
+
+    def summary(self) -> dict[str, Any]:
+        return summarize(
+            self.episodes, self.returns, self.lengths, self.metrics, self.gen_tokens,
+            self.perplexities, self.generations, self.nll_sum, self.scored_tokens,
+        )  # fmt: skip
 
 
 def summarize(
