@@ -1,7 +1,7 @@
 """PPO throughput: rollout generation and the training update, against plain Hugging Face
 and TRL, measured in the same run on the same randomly initialised models.
 
-Three sections, printed as Markdown tables and written to ``--out`` (default
+Four sections, printed as Markdown tables and written to ``--out`` (default
 ``runs/ppo_throughput``) as ``results.json`` and ``results.md``:
 
 1. **decode**: new tokens/s of textgym's :class:`~baselines.ppo.fastgen.StaticGenerator`
@@ -22,7 +22,10 @@ Three sections, printed as Markdown tables and written to ``--out`` (default
    MFU is the achieved rate over the peak (``--peak-tflops``, e.g. 989 for an H100 SXM's
    dense bf16, or the measured matmul rate). ``--compile`` adds rows with the forward and
    loss through ``torch.compile``.
-3. **trl**: one end-to-end iteration (generate a batch, one update on it) with TRL's
+3. **iteration**: :class:`~baselines.ppo.train.Trainer` iterations on TextSentiment-v0
+   (the SmolLM2 shape with random weights, or ``--iteration-model``): episodes/s and the
+   seconds of each phase (generate, env step and reward, reference log-probs, update).
+4. **trl**: one end-to-end iteration (generate a batch, one update on it) with TRL's
    ``GRPOTrainer`` and with textgym's generator + update, on the SmolLM2-shaped model;
    skipped with a message when ``trl`` (and ``datasets``) are not installed.
 
@@ -31,7 +34,8 @@ intermediate 1536, vocab 49152, tied embeddings) and ``gpt2-124m`` (``GPT2Config
 random weights: speed does not depend on the weight values. ``--quick`` swaps in 2-layer
 versions and small sizes so that the whole run takes seconds on a CPU.
 
-    python -m benchmarks.ppo_throughput                      # on CUDA: ~2 min
+    python -m benchmarks.ppo_throughput                      # on an H100: ~8 min
+    # (compiling the four generators is half of it; --compile adds ~4 min)
     python -m benchmarks.ppo_throughput --quick --device cpu # seconds
     python -m benchmarks.ppo_throughput --sections decode --batches 64 --peak-tflops 989
 """
