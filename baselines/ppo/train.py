@@ -293,7 +293,9 @@ class Trainer:
     def update(self, batch: TrainBatch) -> dict[str, float]:
         """``update_epochs`` passes of shuffled minibatches over ``batch``."""
         c = self.config
-        totals: dict[str, float] = {}
+        # Summed on the device and read once at the end: a host read per step would make
+        # the CPU wait for every step's kernels before launching the next step's.
+        totals: dict[str, Tensor] = {}
         steps = 0
         self.policy.train()
         for _ in range(c.update_epochs):
@@ -328,11 +330,15 @@ class Trainer:
                     ("losses/approx_kl", approx_kl),
                     ("losses/grad_norm", grad_norm),
                 ):
-                    totals[key] = totals.get(key, 0.0) + float(value.detach())
+                    value = value.detach().to(self.device, torch.float64)
+                    totals[key] = totals[key] + value if key in totals else value
                 steps += 1
+        means = dict(
+            zip(totals, (torch.stack(list(totals.values())) / steps).tolist(), strict=True)
+        )
         if c.algo != "ppo":
-            totals["losses/value_loss"] = totals["losses/vf_clipfrac"] = math.nan
-        return {k: v / steps for k, v in totals.items()}
+            means["losses/value_loss"] = means["losses/vf_clipfrac"] = math.nan
+        return means
 
     def iterate(self) -> dict[str, float]:
         """One iteration (rollout, scoring, update); returns its ``metrics.csv`` row."""
