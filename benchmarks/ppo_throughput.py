@@ -318,6 +318,9 @@ def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, A
                 tflops=tflops,
                 mfu=tflops / (env["peak"] / 1e12),
             )
+            if args.profile:
+                tag = f"{name}-{row['compiled']}"
+                row["device_busy_fraction"] = profile_step(step, device, Path(args.out), tag)
             rows.append(row)
             progress(
                 f"[train] {name}{' compiled' if compiled else ''}: "
@@ -325,6 +328,29 @@ def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, A
             )
             del policy, step
     return rows
+
+
+def profile_step(step: Any, device: torch.device, out: Path, tag: str) -> float:
+    """Profile one ``step()``: write its top operators and kernels by device time to
+    ``out/profile_<tag>.txt`` and return the fraction of the step's wall time that the
+    device was busy (low: the step is bound by kernel launches, not by the kernels)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    sync(device)
+    start = time.perf_counter()
+    with profile(activities=activities) as prof:
+        step()
+        sync(device)
+    wall = time.perf_counter() - start
+    events = prof.key_averages()
+    out.mkdir(parents=True, exist_ok=True)
+    table = events.table(sort_by="self_device_time_total", row_limit=40, max_name_column_width=70)
+    (out / f"profile_{tag}.txt").write_text(table + "\n")
+    kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+    return sum(e.self_device_time_total for e in kernels) / 1e6 / wall
 
 
 # -- section 3: one full PPO iteration through textgym -----------------------------------------
@@ -545,6 +571,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--compile",
         action="store_true",
         help="train section: also time the update with the forward and loss torch.compile'd",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="train section: profile one step of each row (profile_<model>-<compiled>.txt in "
+        "--out) and add its device_busy_fraction",
     )
     parser.add_argument(
         "--compile-mode",

@@ -87,3 +87,11 @@ def test_shape_of_splits_trunk_and_head_parameters():
     assert s["head_params"] == 50 * 16  # tied with the token embedding
     embeddings = (50 + 8) * 16  # token and position tables: no matmul
     assert s["trunk_params"] == s["params"] - embeddings
+
+
+def test_profile_writes_the_table_and_the_device_busy_fraction(tmp_path):
+    argv = ["--quick", "--device", "cpu", "--out", str(tmp_path), "--sections", "train",
+            "--models", "gpt2-124m", "--train-batch", "2", "--repeats", "1", "--profile"]  # fmt: skip
+    (row,) = ppo_throughput.main(argv)["train"]
+    assert row["device_busy_fraction"] == 0.0  # no CUDA kernels on a CPU
+    assert "aten::" in (tmp_path / "profile_gpt2-124m-no.txt").read_text()
