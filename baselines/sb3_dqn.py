@@ -39,28 +39,18 @@ class DQNConfig(SB3Config):
     """fraction of training over which epsilon decays"""
     exploration_final_eps: float = 0.05
     """final epsilon of the epsilon-greedy exploration"""
-    proposal_q: bool = False
-    """with proposals: score each proposal with one shared head, Q_i = V(context) + score_i
-    (ProposalDQNPolicy, DRRN's form); False: SB3's MLP over the flattened observation"""
 
     def policy(self) -> Any:
-        if self.obs_mode == "proposals" and self.proposal_q:
-            from baselines.sb3_policies import ProposalDQNPolicy
-
-            return ProposalDQNPolicy
-        # Without proposal_q the proposals observation goes to a plain MLP over its
-        # flattened parts.
+        # DQN's Q-network has no proposal scorer: the proposals observation goes to a plain
+        # MLP over its flattened parts.
         return "MlpPolicy" if self.obs_mode == "embedding" else "MultiInputPolicy"
 
     def policy_kwargs(self) -> dict[str, Any]:
-        if self.obs_mode == "proposals" and self.proposal_q:
-            return super().policy_kwargs()
         return {}
 
     def algo_kwargs(self) -> dict[str, Any]:
         # A buffer larger than the run would only reserve memory it never fills.
         kwargs = super().algo_kwargs()
-        kwargs.pop("proposal_q")
         kwargs["buffer_size"] = max(1, min(self.buffer_size, self.total_timesteps))
         return kwargs
 

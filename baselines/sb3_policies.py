@@ -28,7 +28,6 @@ weight alone raised held-out ROUGE-L). The critic is an MLP on the context vecto
 
     PPO(ProposalPolicy, env)  # env: obs_mode="proposals", action_mode="topk"
     MaskablePPO(MaskableProposalPolicy, env)
-    DQN(ProposalDQNPolicy, env)  # Q_i = V(context) + the same score of proposal i
 """
 
 from typing import Any
@@ -197,69 +196,3 @@ if MaskableActorCriticPolicy is not None:
     class MaskableProposalPolicy(_ProposalPolicyMixin, MaskableActorCriticPolicy):
         """MaskablePPO's policy over the ``proposals`` observation: invalid proposals get
         probability 0, the others are scored as in :class:`ProposalPolicy`."""
-
-
-class ProposalQNet(nn.Module):
-    """DQN's Q-values over the proposals, in DRRN's form: ``Q_i = V(context) + logit_i``,
-    ``logit_i`` the :class:`ProposalScorer` score (so the greedy untrained policy is the
-    LM's own greedy choice among its top k) and ``V`` a state value from the context."""
-
-    def __init__(self, scorer: ProposalScorer) -> None:
-        super().__init__()
-        self.scorer = scorer
-        self.value_out = nn.Linear(scorer.latent_dim_vf, 1)
-        if scorer.score is not None:
-            last = scorer.score[-1]
-            nn.init.orthogonal_(last.weight, gain=0.01)
-            nn.init.zeros_(last.bias)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        value = self.value_out(self.scorer.forward_critic(features))  # (B, 1)
-        return value + self.scorer.forward_actor(features)  # (B, k)
-
-
-try:
-    from stable_baselines3.dqn.policies import DQNPolicy
-except ImportError:  # pragma: no cover - stable-baselines3 is optional
-    DQNPolicy = None
-
-if DQNPolicy is not None:
-
-    class ProposalDQNPolicy(DQNPolicy):
-        """DQN's policy over the ``proposals`` observation: the Q-network (and its target)
-        is a :class:`ProposalQNet` on the proposals extractor, instead of an MLP over the
-        flattened observation, which cannot tell which token top-k action i is.
-
-        Args: as :class:`ProposalPolicy` (``scorer_hidden``, ``value_hidden``,
-        ``token_preference``)."""
-
-        def __init__(
-            self,
-            *args: Any,
-            scorer_hidden: int = 0,
-            value_hidden: int = 64,
-            token_preference: bool = True,
-            **kwargs: Any,
-        ) -> None:
-            self.scorer_hidden, self.value_hidden = scorer_hidden, value_hidden
-            self.token_preference = token_preference
-            kwargs.setdefault("features_extractor_class", ProposalsExtractor)
-            super().__init__(*args, **kwargs)
-
-        def make_q_net(self) -> Any:
-            q_net = super().make_q_net()
-            ext = q_net.features_extractor
-            scorer = ProposalScorer(
-                ext.c, ext.k, ext.d, self.scorer_hidden, self.value_hidden, self.token_preference
-            )
-            q_net.q_net = ProposalQNet(scorer).to(self.device)
-            return q_net
-
-        def _get_constructor_parameters(self) -> dict[str, Any]:
-            data = super()._get_constructor_parameters()
-            data.update(
-                scorer_hidden=self.scorer_hidden,
-                value_hidden=self.value_hidden,
-                token_preference=self.token_preference,
-            )
-            return data

@@ -144,37 +144,3 @@ def test_without_token_preference_the_logits_are_copy_repeat_weights_plus_lm_log
     model.save(tmp_path / "model.zip")
     loaded = PPO.load(tmp_path / "model.zip")
     assert loaded.policy.mlp_extractor.score is None
-
-
-def test_proposal_dqn_q_values_are_state_value_plus_proposal_scores(tmp_path):
-    """Q_i = V(context) + alpha * log p_i + u . f_i + w . e_i: untrained, the greedy action
-    is the LM's most likely proposal; save/load keeps the Q-network."""
-    from stable_baselines3 import DQN
-
-    from baselines.sb3_policies import ProposalDQNPolicy, ProposalQNet
-
-    env = _env()
-    model = DQN(ProposalDQNPolicy, env, learning_starts=0, buffer_size=64, seed=0)
-    q_net = model.policy.q_net.q_net
-    assert isinstance(q_net, ProposalQNet)
-    assert isinstance(model.policy.q_net_target.q_net, ProposalQNet)
-    obs, _ = env.reset(seed=2)
-    logprobs = torch.from_numpy(obs["proposal_logprobs"])
-    with torch.no_grad():
-        features = model.policy.q_net.extract_features(
-            _obs_tensor(model.policy, obs), model.policy.q_net.features_extractor
-        )
-        q = model.policy.q_net(_obs_tensor(model.policy, obs))[0]
-        value = q_net.value_out(q_net.scorer.forward_critic(features))[0, 0]
-    scores = q - value
-    # The linear token scorer starts at ~0 (gain 0.01), alpha at 1, u at 0.
-    torch.testing.assert_close(scores, logprobs, atol=0.05, rtol=0)
-    assert model.predict(obs, deterministic=True)[0] == int(logprobs.argmax())
-    model.learn(32)
-    model.save(tmp_path / "dqn.zip")
-    loaded = DQN.load(tmp_path / "dqn.zip")
-    assert isinstance(loaded.policy, ProposalDQNPolicy)
-    for _ in range(3):
-        action, _ = model.predict(obs, deterministic=True)
-        assert loaded.predict(obs, deterministic=True)[0] == action
-        obs, *_ = env.step(action)
