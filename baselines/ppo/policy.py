@@ -34,13 +34,16 @@ def head_logits(head: nn.Module, hidden: Tensor) -> Tensor:
     return nn.functional.linear(hidden, weight, bias)[..., : head.weight.shape[0]]
 
 
-def logits_are_head_of_trunk(model: Any, ids: Tensor, mask: Tensor, tol: float) -> bool:
+def logits_are_head_of_trunk(model: Any, ids: Tensor, mask: Tensor) -> bool:
     """Whether ``model``'s logits are ``lm_head(base_model(...).last_hidden_state)``, on
-    the sample ``ids``/``mask`` (models that post-process logits, e.g. soft-capping, are
-    not): what lets the policy and the generator skip the head where no logit is needed."""
+    the first two rows of ``ids``/``mask`` (models that post-process logits, e.g.
+    soft-capping, are not), to a tolerance of the model's dtype: what lets the policy and
+    the generator skip the head where no logit is needed."""
     head = model.get_output_embeddings()
     if not isinstance(head, nn.Linear):
         return False
+    ids, mask = ids[:2], mask[:2]
+    tol = 1e-4 if head.weight.dtype == torch.float32 else 2e-2
     kwargs = dict(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask))
     with torch.no_grad(), torch.autocast(ids.device.type, enabled=False):
         full = model(**kwargs, use_cache=False).logits.float()
@@ -111,12 +114,7 @@ class PolicyWithValue(nn.Module):
         """Whether the trunk + :func:`head_logits` path gives the LM's logits (decided on
         the first call, on two rows of its input)."""
         if self._split_head is None:
-            rows = slice(0, min(2, input_ids.shape[0]))
-            dtype = next(self.lm.parameters()).dtype
-            tol = 1e-4 if dtype == torch.float32 else 2e-2
-            self._split_head = logits_are_head_of_trunk(
-                self.lm, input_ids[rows], attention_mask[rows], tol
-            )
+            self._split_head = logits_are_head_of_trunk(self.lm, input_ids, attention_mask)
         return self._split_head
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -310,7 +310,7 @@ class Trainer:
                     logprobs.float(), mb.logprobs, mb.advantages, mb.response_mask, c.clip_coef
                 )
                 loss = pg_loss
-                v_loss = vf_clipfrac = torch.zeros(())
+                v_loss = vf_clipfrac = torch.zeros((), device=self.device)
                 if c.algo == "ppo":
                     v_loss, vf_clipfrac = core.value_loss(
                         values.float(), mb.values, mb.returns, mb.response_mask, c.vf_clip_coef
