@@ -13,15 +13,16 @@ Four sections, printed as Markdown tables and written to ``--out`` (default
    needs at least: for the prefill and each decode step, the larger of (weights + the KV
    cache in use) / measured memory bandwidth and FLOPs / measured matmul rate, summed.
    The fraction of roofline is that time over the measured time.
-2. **train**: the PPO update's forward + backward + optimizer step of
-   :class:`~baselines.ppo.policy.PolicyWithValue` (log-probs and values of the response, as
-   the PPO loss needs them) over ``--train-batch`` sequences of prompt + new tokens; bf16
-   autocast and fused AdamW on CUDA, float32 on CPU. FLOPs per token are ``6 N + 12 L d T``
+2. **train**: one step of the Trainer's PPO update (:class:`~baselines.ppo.update.UpdateStep`:
+   log-probs and values of the response, clipped policy and value losses, backward,
+   gradient clip, AdamW) on a minibatch of ``--train-batch`` sequences of prompt + new
+   tokens; bf16 autocast and fused AdamW on CUDA, float32 on CPU. On CUDA each setting is
+   timed eagerly and replayed from a CUDA graph (the Trainer's default there). FLOPs per token are ``6 N + 12 L d T``
    (PaLM's count: N trunk matmul parameters, L layers, width d, sequence length T), plus
    ``6 V d`` at each response token for the LM head (the update computes no prompt logits);
    MFU is the achieved rate over the peak (``--peak-tflops``, e.g. 989 for an H100 SXM's
-   dense bf16, or the measured matmul rate). ``--compile`` adds rows with the forward and
-   loss through ``torch.compile``.
+   dense bf16, or the measured matmul rate; ``mfu_of_measured_matmul`` is over the latter).
+   ``--compile`` adds rows with the forward and loss through ``torch.compile``.
 3. **iteration**: :class:`~baselines.ppo.train.Trainer` iterations on TextSentiment-v0
    (the SmolLM2 shape with random weights, or ``--iteration-model``): episodes/s and the
    seconds of each phase (generate, env step and reward, reference log-probs, update).
@@ -251,42 +252,47 @@ def train_step_fn(
     prompt: int,
     new: int,
     compile: bool = False,
-    compile_mode: str = "default",
+    cuda_graph: bool = False,
 ) -> Any:
-    """One PPO-shaped update: response log-probs and values, a loss of both, backward,
-    optimizer step. Returns the step as a function of no arguments. ``compile``: the
-    forward and loss through ``torch.compile`` (fused elementwise kernels; the first call
-    compiles)."""
-    cuda = device.type == "cuda"
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-6, fused=cuda)
-    vocab = policy.lm.config.vocab_size
+    """One step of the Trainer's PPO update (:class:`~baselines.ppo.update.UpdateStep`:
+    response log-probs and values under bf16 autocast on CUDA, clipped policy and value
+    losses, backward, gradient clip, fused AdamW) on one minibatch of ``batch`` random
+    sequences of ``prompt`` + ``new`` tokens. Returns the step as a function of no
+    arguments; with ``cuda_graph`` its first call runs eagerly and its second captures."""
+    from baselines.ppo.batch import TrainBatch
+    from baselines.ppo.config import PPOConfig
+    from baselines.ppo.update import UpdateStep, make_optimizer
+
+    config = PPOConfig(batch_size=batch, minibatch_size=batch, learning_rate=1e-6)
+    optimizer = make_optimizer(policy, config, cuda_graph)
     g = torch.Generator().manual_seed(1)
-    ids = torch.randint(3, vocab, (batch, prompt + new), generator=g).to(device)
-    mask = torch.ones_like(ids)
-
-    def forward_loss() -> torch.Tensor:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-            logprobs, values = policy.evaluate(ids, mask, prompt)
-            return -logprobs.mean() + 0.1 * values.pow(2).mean()
-
-    loss_fn = torch.compile(forward_loss, mode=compile_mode) if compile else forward_loss
-
-    def step() -> None:
-        loss = loss_fn()
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return step
+    ids = torch.randint(3, policy.lm.config.vocab_size, (batch, prompt + new), generator=g)
+    per_token = dict(
+        logprobs=-torch.rand(batch, new, generator=g) * 5,
+        values=torch.randn(batch, new, generator=g),
+        advantages=torch.randn(batch, new, generator=g),
+        returns=torch.randn(batch, new, generator=g),
+    )
+    data = TrainBatch(
+        input_ids=ids, attention_mask=torch.ones_like(ids), prompt_width=prompt,
+        response_mask=torch.ones(batch, new, dtype=torch.long), **per_token,
+    ).to(device)  # fmt: skip
+    update = UpdateStep(policy, optimizer, config, cuda_graph, compile)
+    rows = torch.arange(batch, device=device)
+    return lambda: update(data, rows)
 
 
 def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, Any]]:
     from baselines.ppo.policy import PolicyWithValue
 
     device = env["device"]
+    cuda = device.type == "cuda"
+    modes = [(False, False), (False, True)] if cuda else [(False, False)]
+    if args.compile:
+        modes += [(True, False), (True, True)] if cuda else [(True, False)]
     rows = []
     for name in args.models:
-        for compiled in (False, True) if args.compile else (False,):
+        for compiled, graph in modes:
             kind, config = env["models"][name]
             # float32 master weights; on CUDA the matmuls run in bf16 under autocast.
             policy = PolicyWithValue(build_model(kind, config, device, torch.float32))
@@ -294,10 +300,11 @@ def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, A
             s = shape_of(policy.lm)
             B, T = args.train_batch, args.prompt_len + args.new_tokens
             step = train_step_fn(
-                policy, device, B, args.prompt_len, args.new_tokens, compiled, args.compile_mode
+                policy, device, B, args.prompt_len, args.new_tokens, compiled, graph
             )
             start = time.perf_counter()
             step()  # warm-up: optimizer state, autotuning, compilation
+            step()  # with a CUDA graph: the capture
             sync(device)
             setup = time.perf_counter() - start
             step()
@@ -309,21 +316,23 @@ def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, A
                 batch=B,
                 seq_len=T,
                 params=s["params"],
-                precision="bf16 autocast" if device.type == "cuda" else "float32",
-                optimizer="AdamW (fused)" if device.type == "cuda" else "AdamW",
-                compiled=args.compile_mode if compiled else "no",
+                precision="bf16 autocast" if cuda else "float32",
+                optimizer="AdamW (fused)" if cuda else "AdamW",
+                compiled=compiled,
+                cuda_graph=graph,
                 setup_s=setup,
                 step_ms=1e3 * seconds,
                 tokens_per_s=B * T / seconds,
                 tflops=tflops,
                 mfu=tflops / (env["peak"] / 1e12),
+                mfu_of_measured_matmul=flops / seconds / env["matmul"],
             )
             if args.profile:
-                tag = f"{name}-{row['compiled']}"
+                tag = f"{name}-{'compiled' if compiled else 'eager'}{'-graph' if graph else ''}"
                 row["device_busy_fraction"] = profile_step(step, device, Path(args.out), tag)
             rows.append(row)
             progress(
-                f"[train] {name}{' compiled' if compiled else ''}: "
+                f"[train] {name}{' compiled' if compiled else ''}{' graph' if graph else ''}: "
                 f"{row['tokens_per_s']:,.0f} tok/s, {tflops:.2f} TFLOP/s, MFU {100 * row['mfu']:.1f}%"
             )
             del policy, step
@@ -434,7 +443,7 @@ def run_trl(args: argparse.Namespace, env: dict[str, Any]) -> dict[str, Any]:
     policy = PolicyWithValue(build_model(kind, config, device, torch.float32)).train()
     fast = StaticGenerator(policy, B, len(ids), N, dtype=env["dtype"])
     prompt = torch.tensor([ids] * B, device=device)
-    step = train_step_fn(policy, device, B, len(ids), N)
+    step = train_step_fn(policy, device, B, len(ids), N, cuda_graph=device.type == "cuda")
     gen = torch.Generator(device).manual_seed(0)
 
     def iteration() -> None:
@@ -442,6 +451,7 @@ def run_trl(args: argparse.Namespace, env: dict[str, Any]) -> dict[str, Any]:
         step()
 
     iteration()
+    iteration()  # on CUDA the update's graph is captured in its second step
     t_textgym = timed(iteration, device, args.repeats)
 
     # TRL: B completions per step (B / k prompts x k generations), one update on them.
@@ -517,8 +527,9 @@ def markdown(results: dict[str, Any]) -> str:
                 "hf_generate_roofline_fraction", "static_setup_s"]  # fmt: skip
         out += ["", "## Decode (new tokens/s)", "", table(results["decode"], cols)]
     if results.get("train"):
-        cols = ["model", "batch", "seq_len", "precision", "optimizer", "compiled", "step_ms",
-                "tokens_per_s", "tflops", "mfu", "setup_s"]  # fmt: skip
+        cols = ["model", "batch", "seq_len", "precision", "optimizer", "compiled", "cuda_graph",
+                "step_ms", "tokens_per_s", "tflops", "mfu", "mfu_of_measured_matmul",
+                "setup_s"]  # fmt: skip
         out += ["", "## PPO update (forward + backward + AdamW)", "", table(results["train"], cols)]
     if results.get("iteration"):
         cols = ["model", "env", "batch", "new_tokens", "episodes_per_s", "iteration_s",
@@ -570,19 +581,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="train section: also time the update with the forward and loss torch.compile'd",
+        help="train section: also time the update with the forward and loss torch.compile'd "
+        "(with and without the CUDA graph)",
     )
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="train section: profile one step of each row (profile_<model>-<compiled>.txt in "
+        help="train section: profile one step of each row (profile_<model>-<eager|compiled>[-graph].txt in "
         "--out) and add its device_busy_fraction",
-    )
-    parser.add_argument(
-        "--compile-mode",
-        default="default",
-        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
-        help="torch.compile mode of the --compile rows",
     )
     parser.add_argument(
         "--iteration-model",
@@ -616,7 +622,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     peak = args.peak_tflops * 1e12 if args.peak_tflops else matmul
     env = dict(
         device=device, dtype=dtype, elem=torch.finfo(dtype).bits // 8, bandwidth=bandwidth,
-        peak=peak, models=QUICK_MODELS if args.quick else MODELS,
+        peak=peak, matmul=matmul, models=QUICK_MODELS if args.quick else MODELS,
     )  # fmt: skip
     results: dict[str, Any] = dict(
         meta=dict(

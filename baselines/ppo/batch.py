@@ -37,28 +37,44 @@ class TrainBatch:
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
-    def minibatch(self, rows: Tensor) -> "TrainBatch":
-        """The sequences ``rows``, without the columns that are padding in all of them."""
+    def minibatch(
+        self, rows: Tensor, multiple: int = 1, num_rows: int | None = None
+    ) -> "TrainBatch":
+        """The sequences ``rows``, without the columns that are padding in all of them.
+
+        ``multiple`` rounds the kept prompt and response widths up to multiples of it
+        (padding columns added where the batch has none to keep), and ``num_rows`` pads
+        the rows to that many with copies of the first row whose ``response_mask`` is 0:
+        the few fixed shapes that a CUDA-graph update replays. Padding changes no loss,
+        which averages over ``response_mask``.
+        """
         mask = self.attention_mask[rows]
         P = self.prompt_width
         prompt_real = mask[:, :P].any(0)
         first = int(prompt_real.long().argmax()) if bool(prompt_real.any()) else P - 1
         first = min(first, P - 1)  # position P - 1 scores the first response token
-        width = max(int(self.response_mask[rows].sum(-1).max()), 1)
-        keep = slice(first, P + width)
-        per_token = dict(
-            response_mask=self.response_mask[rows, :width],
-            logprobs=self.logprobs[rows, :width],
-            values=self.values[rows, :width],
-            advantages=self.advantages[rows, :width],
-            returns=self.returns[rows, :width],
-        )
-        return TrainBatch(
-            input_ids=self.input_ids[rows, keep],
-            attention_mask=mask[:, keep],
-            prompt_width=P - first,
-            **per_token,
-        )
+        width = _round_up(max(int(self.response_mask[rows].sum(-1).max()), 1), multiple)
+        lo, hi = P - _round_up(P - first, multiple), P + width  # the columns kept
+        cut = slice(max(lo, 0), min(hi, self.input_ids.shape[1]))
+
+        def columns(x: Tensor, value: int) -> Tensor:  # [lo, hi), padded where out of range
+            x = _pad_to(x[:, cut], cut.stop - lo, value, left=True)
+            return _pad_to(x, hi - lo, value, left=False)
+
+        ids, mask = columns(self.input_ids[rows], 0), columns(mask, 0)
+        per_token = {
+            name: _pad_to(getattr(self, name)[rows, :width], width, 0, left=False)
+            for name in ("response_mask", "logprobs", "values", "advantages", "returns")
+        }
+        if num_rows is not None and num_rows > len(rows):
+
+            def fill(x: Tensor) -> Tensor:
+                return torch.cat([x, x[:1].expand(num_rows - len(rows), -1)])
+
+            ids, mask = fill(ids), fill(mask)
+            per_token = {k: fill(v) for k, v in per_token.items()}
+            per_token["response_mask"][len(rows) :] = 0
+        return TrainBatch(input_ids=ids, attention_mask=mask, prompt_width=P - lo, **per_token)
 
     def to(self, device: torch.device | str) -> "TrainBatch":
         moved = {
@@ -67,6 +83,10 @@ class TrainBatch:
             if isinstance(getattr(self, f.name), Tensor)
         }
         return TrainBatch(prompt_width=self.prompt_width, **moved)
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
 
 
 def _pad_to(x: Tensor, width: int, value: float | int, left: bool) -> Tensor:

@@ -64,6 +64,12 @@ class PPOConfig:
     """decay the learning rate linearly to 0 over the run"""
     max_grad_norm: float = 1.0
     """global gradient-norm clip"""
+    cuda_graph_update: bool | None = None
+    """replay each minibatch step (forward, backward, clip, AdamW) from a CUDA graph captured
+    once per minibatch shape (widths rounded up to multiples of 16); None: on CUDA"""
+    compile_update: bool = False
+    """put the update's forward and loss through torch.compile (fused kernels; the first
+    minibatch pays minutes of compiling for a 30-layer model)"""
     gradient_checkpointing: bool = False
     """recompute activations in the backward pass (less memory for larger models, ~30%
     more update time)"""

@@ -45,6 +45,7 @@ from baselines.ppo.config import PPOConfig
 from baselines.ppo.logs import MetricsLog
 from baselines.ppo.policy import PolicyWithValue
 from baselines.ppo.rollout import Rollout, collect, score
+from baselines.ppo.update import UpdateStep, load_optimizer_state, make_optimizer, set_lr
 
 SEED_STRIDE = 1_000_003
 EVAL_SEED = 7_777_777
@@ -61,6 +62,8 @@ RESUMABLE_CHANGES = frozenset(
         "torch_threads",
         "eval_every",
         "gradient_checkpointing",
+        "cuda_graph_update",
+        "compile_update",
     }
 )
 
@@ -122,9 +125,18 @@ class Trainer:
             enable = getattr(lm, "activation_checkpointing_enable", None)
             (enable or lm.gradient_checkpointing_enable)()
         cuda = self.device.type == "cuda"
-        self.optimizer = torch.optim.AdamW(
-            self.policy.parameters(), lr=c.learning_rate, eps=1e-5, weight_decay=0.0, fused=cuda
-        )
+        # Activation checkpointing saves and restores the RNG state in the forward, which a
+        # CUDA-graph capture does not allow: the auto setting leaves graphs off with it.
+        auto = cuda and not c.gradient_checkpointing
+        graphs = auto if c.cuda_graph_update is None else c.cuda_graph_update
+        if graphs and c.gradient_checkpointing:
+            raise ValueError(
+                "cuda_graph_update=True cannot be combined with gradient_checkpointing=True "
+                "(checkpointing reads the RNG state, which a CUDA-graph capture forbids): "
+                "set one of them to False"
+            )
+        self.optimizer = make_optimizer(self.policy, c, graphs)
+        self.update_step = UpdateStep(self.policy, self.optimizer, c, graphs, c.compile_update)
         self.kl = (
             core.AdaptiveKLController(c.kl_coef, c.target_kl, c.kl_horizon)
             if c.adaptive_kl
@@ -136,7 +148,6 @@ class Trainer:
         self.episodes = 0
         self.out_dir = Path(c.out_dir)
         self._fast_generators: dict[int, Any] = {}
-        self._autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
 
     # -- rollout -----------------------------------------------------------------------------
     def episode_seeds(self, iteration: int) -> list[int]:
@@ -301,35 +312,8 @@ class Trainer:
         for _ in range(c.update_epochs):
             order = torch.randperm(len(batch), generator=self.shuffle_rng)
             for start in range(0, len(batch), c.minibatch_size):
-                mb = batch.minibatch(order[start : start + c.minibatch_size].to(self.device))
-                with self._autocast:
-                    logprobs, values = self.policy.evaluate(
-                        mb.input_ids, mb.attention_mask, mb.prompt_width
-                    )
-                pg_loss, clipfrac, approx_kl = core.policy_loss(
-                    logprobs.float(), mb.logprobs, mb.advantages, mb.response_mask, c.clip_coef
-                )
-                loss = pg_loss
-                v_loss = vf_clipfrac = torch.zeros((), device=self.device)
-                if c.algo == "ppo":
-                    v_loss, vf_clipfrac = core.value_loss(
-                        values.float(), mb.values, mb.returns, mb.response_mask, c.vf_clip_coef
-                    )
-                    loss = loss + c.vf_coef * v_loss
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    self.policy.parameters(), c.max_grad_norm
-                )
-                self.optimizer.step()
-                for key, value in (
-                    ("losses/policy_loss", pg_loss),
-                    ("losses/value_loss", v_loss),
-                    ("losses/clipfrac", clipfrac),
-                    ("losses/vf_clipfrac", vf_clipfrac),
-                    ("losses/approx_kl", approx_kl),
-                    ("losses/grad_norm", grad_norm),
-                ):
+                rows = order[start : start + c.minibatch_size].to(self.device)
+                for key, value in self.update_step(batch, rows).items():
                     value = value.detach().to(self.device, torch.float64)
                     totals[key] = totals[key] + value if key in totals else value
                 steps += 1
@@ -347,8 +331,7 @@ class Trainer:
         lr = c.learning_rate
         if c.anneal_lr:
             lr = c.learning_rate * (1.0 - self.iteration / c.total_iterations)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(self.optimizer, lr)
         timings: dict[str, float] = {}
         obs, _ = self.envs.reset(seed=self.episode_seeds(self.iteration))
         turns = self.play(self.envs, obs, self.sample_rng, timings)
@@ -456,7 +439,8 @@ class Trainer:
                 "resume with the same settings, or start a new run in another out_dir"
             )
         self.policy.load_state_dict(state["policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"], self.update_step.cuda_graph)
+        self.update_step.reset()
         self.kl.value = float(state["kl_coef"])
         self.sample_rng.set_state(state["sample_rng"])
         self.shuffle_rng.set_state(state["shuffle_rng"])

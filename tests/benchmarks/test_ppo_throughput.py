@@ -15,7 +15,8 @@ DECODE_KEYS = {
 }  # fmt: skip
 TRAIN_KEYS = {
     "model", "batch", "seq_len", "params", "precision", "optimizer", "step_ms",
-    "tokens_per_s", "tflops", "mfu", "compiled", "setup_s",
+    "tokens_per_s", "tflops", "mfu", "mfu_of_measured_matmul", "compiled", "cuda_graph",
+    "setup_s",
 }  # fmt: skip
 ITERATION_KEYS = {
     "model", "env", "batch", "new_tokens", "minibatch", "update_epochs", "episodes_per_s",
@@ -51,7 +52,8 @@ def test_quick_run_on_cpu_writes_every_section(tmp_path, capsys):
         assert row.keys() == TRAIN_KEYS
         assert row["seq_len"] == 10 and row["precision"] == "float32"
         assert row["tokens_per_s"] > 0 and 0 < row["mfu"] == row["tflops"] / meta["peak_tflops"]
-        assert row["compiled"] == "no"
+        assert row["compiled"] is False and row["cuda_graph"] is False  # CUDA only
+        assert row["mfu_of_measured_matmul"] == pytest.approx(row["mfu"])  # CPU: same peak
 
     (iteration,) = saved["iteration"]
     assert iteration.keys() == ITERATION_KEYS
@@ -94,4 +96,4 @@ def test_profile_writes_the_table_and_the_device_busy_fraction(tmp_path):
             "--models", "gpt2-124m", "--train-batch", "2", "--repeats", "1", "--profile"]  # fmt: skip
     (row,) = ppo_throughput.main(argv)["train"]
     assert row["device_busy_fraction"] == 0.0  # no CUDA kernels on a CPU
-    assert "aten::" in (tmp_path / "profile_gpt2-124m-no.txt").read_text()
+    assert "aten::" in (tmp_path / "profile_gpt2-124m-eager.txt").read_text()
