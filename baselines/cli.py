@@ -54,7 +54,7 @@ def parse_config(cls: type, argv: list[str] | None = None) -> Any:
     for field in dataclasses.fields(cls):
         kind, optional = _arg_type(field.type)
         flag = "--" + field.name.replace("_", "-")
-        help_text = docs.get(field.name, "")
+        help_text = docs.get(field.name, "").replace("%", "%%")  # argparse formats help
         if kind is bool:
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text

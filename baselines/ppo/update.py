@@ -24,8 +24,10 @@ state where they are, so :func:`set_lr` changes the rate in place, and loading a
 dict into the optimizer or the policy must be followed by :meth:`UpdateStep.reset`.
 
 ``compile=True`` puts the forward and loss through ``torch.compile`` (fused elementwise
-kernels; with a graph, 2.6x on the GPT-2 shape at 64 x 112); the first minibatch pays the
-compile, minutes for a 30-layer model.
+kernels; with a graph, 2.5x on the GPT-2 shape at 64 x 112), with static shapes: minibatches
+are bucketed as for a graph, and the first minibatch of each bucket compiles (about a minute
+for GPT-2's 12 layers, several for a 30-layer model; past torch's ``recompile_limit`` of 8
+buckets, new ones run uncompiled).
 """
 
 from typing import Any
@@ -155,8 +157,10 @@ class UpdateStep:
             )
         self.policy, self.optimizer, self.config = policy, optimizer, config
         self.cuda_graph, self.bucket = cuda_graph, bucket
-        loss = torch.compile(minibatch_loss, dynamic=None) if compile else minibatch_loss
-        self._loss = loss
+        # Static shapes, compiled once per shape bucket: torch 2.11's Inductor failed an
+        # internal assertion (tiling_utils) when recompiling this loss with dynamic shapes.
+        self._loss = torch.compile(minibatch_loss, dynamic=False) if compile else minibatch_loss
+        self._bucketed = cuda_graph or compile
         self._graphs: dict[tuple[int, ...], tuple[Any, TrainBatch, dict[str, Tensor]]] = {}
         self._seen: set[tuple[int, ...]] = set()
         self._pool: Any = None
@@ -179,9 +183,11 @@ class UpdateStep:
         return stats
 
     def __call__(self, batch: TrainBatch, rows: Tensor) -> dict[str, Tensor]:
-        if not self.cuda_graph:
+        if not self._bucketed:
             return self._step(batch.minibatch(rows))
         mb = batch.minibatch(rows, self.bucket, self.config.minibatch_size)
+        if not self.cuda_graph:
+            return self._step(mb)
         key = (*mb.input_ids.shape, mb.prompt_width, mb.response_mask.shape[1])
         if key in self._graphs:
             graph, static, out = self._graphs[key]

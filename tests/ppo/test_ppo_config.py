@@ -31,3 +31,21 @@ def test_invalid_configs(kwargs, message):
 def test_group_size_ignored_by_ppo():
     assert PPOConfig(algo="ppo", group_size=1).group_size == 1
     assert PPOConfig(algo="grpo", batch_size=12, minibatch_size=4, group_size=3).algo == "grpo"
+
+
+def test_help_lists_every_field_with_its_docstring(capsys, monkeypatch):
+    """``python -m baselines.ppo --help`` (a docstring's ``%`` once broke argparse's help)."""
+    import dataclasses
+
+    from baselines.cli import field_docstrings
+    from baselines.ppo.__main__ import main
+
+    monkeypatch.setenv("COLUMNS", "10000")  # no wrapping inside hyphenated words
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    docs = field_docstrings(PPOConfig)
+    for field in dataclasses.fields(PPOConfig):
+        assert f"--{field.name.replace('_', '-')}" in text
+        assert " ".join(docs[field.name].split()) in text, field.name
