@@ -530,7 +530,12 @@ def markdown(results: dict[str, Any]) -> str:
         cols = ["model", "batch", "seq_len", "precision", "optimizer", "compiled", "cuda_graph",
                 "step_ms", "tokens_per_s", "tflops", "mfu", "mfu_of_measured_matmul",
                 "setup_s"]  # fmt: skip
-        out += ["", "## PPO update step (forward, backward, gradient clip, AdamW)", "", table(results["train"], cols)]
+        out += [
+            "",
+            "## PPO update step (forward, backward, gradient clip, AdamW)",
+            "",
+            table(results["train"], cols),
+        ]
     if results.get("iteration"):
         cols = ["model", "env", "batch", "new_tokens", "episodes_per_s", "iteration_s",
                 "generate_s", "env_step_s", "reference_s", "update_s"]  # fmt: skip
