@@ -50,6 +50,9 @@ class PPOConfig:
     """held-out (split=test) episodes scored with the trained policy at the end (0: skip)"""
     eval_every: int = 0
     """also evaluate every this many iterations (0: only at the end)"""
+    compile_generate: bool | None = None
+    """torch.compile the CUDA sampler's prefill and decode step before capturing them (about
+    a minute per batch shape, ~3.6x faster decoding); None: on CUDA"""
     missing_eos_penalty: float | None = None
     """subtracted from the reward of a turn that ends without an end-of-turn token"""
 

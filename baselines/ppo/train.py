@@ -64,6 +64,7 @@ RESUMABLE_CHANGES = frozenset(
         "gradient_checkpointing",
         "cuda_graph_update",
         "compile_update",
+        "compile_generate",
     }
 )
 
@@ -195,6 +196,7 @@ class Trainer:
                 max_prompt_len=env.max_obs_tokens,
                 max_new_tokens=env.max_new_tokens,
                 dtype=torch.bfloat16,
+                compile=self.config.compile_generate,
             )
         return self._fast_generators[envs.num_envs]
 
