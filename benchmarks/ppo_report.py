@@ -71,7 +71,7 @@ def results_table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['env']} | {r['algo']} | {r['seed']} | {r['iterations']} ({r['episodes']}) "
             f"| {_ret(r['zero_shot'])} | {_ret(r['final'])} | {best_cell} "
-            f"| {r['kl']:.2f} / {target} | {r['seconds'] / 60:.0f} min |"
+            f"| {r['kl']:.2f} / {target} | {_duration(r['seconds'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -110,6 +110,10 @@ def plot(runs: list[dict[str, Any]], path: str | Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -56,7 +56,7 @@ def test_summary_row_and_table(tmp_path):
     table = ppo_report.results_table([row])
     assert (
         "| TextSentiment-v0 | ppo | 0 | 2 (8) | 0.100 ± 0.200 | 0.400 ± 0.100 "
-        "| 0.500 ± 0.300 (1) | 1.00 / 6 | 1 min |" in table
+        "| 0.500 ± 0.300 (1) | 1.00 / 6 | 60 s |" in table
     )
 
 
