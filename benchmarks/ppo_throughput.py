@@ -278,7 +278,7 @@ def train_step_fn(
         response_mask=torch.ones(batch, new, dtype=torch.long), **per_token,
     ).to(device)  # fmt: skip
     update = UpdateStep(policy, optimizer, config, cuda_graph, compile)
-    rows = torch.arange(batch, device=device)
+    rows = torch.arange(batch)  # CPU row indices, as the Trainer passes them
     return lambda: update(data, rows)
 
 

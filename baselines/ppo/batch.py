@@ -37,6 +37,17 @@ class TrainBatch:
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
+    def lengths(self) -> tuple[Tensor, Tensor]:
+        """(N,) prompt extents (columns from a row's first real prompt token to the
+        response) and response lengths, on the CPU: computed with one host read on the
+        first call and kept, so that cutting minibatches needs none."""
+        if getattr(self, "_lengths", None) is None:
+            real = self.attention_mask[:, : self.prompt_width] > 0
+            first = torch.where(real.any(-1), real.long().argmax(-1), self.prompt_width)
+            prompt = self.prompt_width - first
+            self._lengths = tuple(torch.stack([prompt, self.response_mask.sum(-1)]).cpu())
+        return self._lengths
+
     def minibatch(
         self, rows: Tensor, multiple: int = 1, num_rows: int | None = None
     ) -> "TrainBatch":
@@ -48,12 +59,16 @@ class TrainBatch:
         the few fixed shapes that a CUDA-graph update replays. Padding changes no loss,
         which averages over ``response_mask``.
         """
-        mask = self.attention_mask[rows]
         P = self.prompt_width
-        prompt_real = mask[:, :P].any(0)
-        first = int(prompt_real.long().argmax()) if bool(prompt_real.any()) else P - 1
-        first = min(first, P - 1)  # position P - 1 scores the first response token
-        width = _round_up(max(int(self.response_mask[rows].sum(-1).max()), 1), multiple)
+        prompt_len, response_len = self.lengths()
+        cpu_rows = rows.cpu()  # the caller's CPU rows cost no host sync
+        # Position P - 1 scores the first response token, so at least one prompt column.
+        first = P - max(int(prompt_len[cpu_rows].max()), 1)
+        width = _round_up(max(int(response_len[cpu_rows].max()), 1), multiple)
+        if rows.device != self.input_ids.device:
+            rows = rows.pin_memory() if self.input_ids.is_cuda else rows
+            rows = rows.to(self.input_ids.device, non_blocking=True)
+        mask = self.attention_mask[rows]
         lo, hi = P - _round_up(P - first, multiple), P + width  # the columns kept
         cut = slice(max(lo, 0), min(hi, self.input_ids.shape[1]))
 

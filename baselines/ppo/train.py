@@ -314,7 +314,7 @@ class Trainer:
         for _ in range(c.update_epochs):
             order = torch.randperm(len(batch), generator=self.shuffle_rng)
             for start in range(0, len(batch), c.minibatch_size):
-                rows = order[start : start + c.minibatch_size].to(self.device)
+                rows = order[start : start + c.minibatch_size]  # on the CPU: no host sync
                 for key, value in self.update_step(batch, rows).items():
                     value = value.detach().to(self.device, torch.float64)
                     totals[key] = totals[key] + value if key in totals else value

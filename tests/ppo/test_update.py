@@ -123,6 +123,27 @@ def test_optimizer_state_round_trip_keeps_the_learning_rate_kind(policy):
     assert other.param_groups[0]["lr"] == 1e-4 and not other.param_groups[0]["capturable"]
 
 
+def test_loading_a_state_gives_the_captured_step_what_it_needs(policy):
+    """A checkpoint from an eager run loaded for a graph run: tensor learning rate,
+    capturable; and back."""
+    config = PPOConfig(model="tiny", batch_size=8, minibatch_size=4, learning_rate=3e-4)
+    eager = make_optimizer(policy, config, cuda_graph=False)
+    policy(torch.tensor([[5, 6, 7]]), torch.ones(1, 3, dtype=torch.long))[0].sum().backward()
+    eager.step()
+    graphed = make_optimizer(policy, config, cuda_graph=True)
+    load_optimizer_state(graphed, eager.state_dict(), cuda_graph=True)
+    group = graphed.param_groups[0]
+    assert isinstance(group["lr"], torch.Tensor) and float(group["lr"]) == pytest.approx(3e-4)
+    assert group["capturable"]
+    set_lr(graphed, 1e-4)
+    assert float(graphed.param_groups[0]["lr"]) == pytest.approx(1e-4)
+    load_optimizer_state(eager, graphed.state_dict(), cuda_graph=False)
+    assert eager.param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert not eager.param_groups[0]["capturable"]
+    first = next(p for p in policy.parameters() if p in eager.state)
+    assert float(eager.state[first]["step"]) == 1
+
+
 def test_gradient_checkpointing_excludes_cuda_graphs():
     from baselines.ppo.train import Trainer
 
@@ -152,7 +173,7 @@ def test_graph_replays_equal_eager_steps_on_gpu(tiny_lm, compile):
     for i, rows in enumerate(schedule):
         for opt in (graphed_opt, eager_opt):
             set_lr(opt, 1e-3 * (1 - i / 10))
-        rows = torch.tensor(rows, device="cuda")
+        rows = torch.tensor(rows)  # CPU rows, as the Trainer passes them
         a, b = graphed(batch, rows), eager(batch, rows)
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=2e-2, atol=2e-3, msg=key)
