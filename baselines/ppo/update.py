@@ -5,7 +5,8 @@ An eager step of a 30-layer model at minibatch 16 is bound by kernel launches: o
 the GPU idles while Python and the CUDA driver queue a few thousand small kernels (about
 140 ms a step for the SmolLM2 shape, ``benchmarks/results/ppo_throughput``). With
 ``cuda_graph=True`` :class:`UpdateStep` captures the whole step (forward, loss, backward,
-clip, fused AdamW) once per minibatch shape and then replays it, one launch per step.
+clip, fused AdamW) once per minibatch shape and then replays it, one launch per step: a
+Trainer iteration's 16 steps there went from 2.21 s to 0.35 s.
 
 Shapes. A CUDA graph replays fixed shapes, and minibatches vary in width. Each minibatch is
 cut to its own columns as in the eager step, with both widths rounded up to a multiple of
@@ -21,13 +22,14 @@ nothing else of one graph is read after another ran. Gradients are made inside e
 (set to None before every capture and eager step). The optimizer must be ``capturable`` with
 a tensor learning rate (:func:`make_optimizer`): the graph reads the rate and the Adam
 state where they are, so :func:`set_lr` changes the rate in place, and loading a state
-dict into the optimizer or the policy must be followed by :meth:`UpdateStep.reset`.
+dict into the optimizer (which replaces its state tensors) must be followed by
+:meth:`UpdateStep.reset`; the policy's ``load_state_dict`` copies in place and needs none.
 
 ``compile=True`` puts the forward and loss through ``torch.compile`` (fused elementwise
-kernels; with a graph, 2.5x on the GPT-2 shape at 64 x 112), with static shapes: minibatches
-are bucketed as for a graph, and the first minibatch of each bucket compiles (about a minute
-for GPT-2's 12 layers, several for a 30-layer model; past torch's ``recompile_limit`` of 8
-buckets, new ones run uncompiled).
+kernels; with a graph, 17.7 ms against 42.6 ms on the GPT-2 shape at 64 x 112), with static
+shapes: minibatches are bucketed as for a graph, and the first minibatch of each bucket
+compiles (about a minute for GPT-2's 12 layers, several for a 30-layer model; past torch's
+``recompile_limit`` of 8 buckets, new ones run uncompiled).
 """
 
 from typing import Any
@@ -166,8 +168,8 @@ class UpdateStep:
         self._pool: Any = None
 
     def reset(self) -> None:
-        """Forget the captured graphs (after a state dict was loaded into the policy or
-        the optimizer: the graphs read the tensors they were captured with)."""
+        """Forget the captured graphs (after a state dict was loaded into the optimizer:
+        the graphs read the state tensors they were captured with)."""
         self._graphs.clear()
         self._seen.clear()
         self._pool = None
