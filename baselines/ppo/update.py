@@ -207,8 +207,16 @@ class UpdateStep:
             else:
                 self.optimizer.zero_grad(set_to_none=True)
                 graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, pool=self._pool, stream=side):
-                    out = self._step(mb)
+                try:
+                    with torch.cuda.graph(graph, pool=self._pool, stream=side):
+                        out = self._step(mb)
+                except RuntimeError as err:
+                    raise RuntimeError(
+                        f"capturing the PPO update step as a CUDA graph failed ({err}). A "
+                        "model whose forward reads values back to the host (e.g. data-"
+                        "dependent checks) cannot be captured: set cuda_graph_update=False "
+                        "(--no-cuda-graph-update) to run the update eagerly"
+                    ) from err
                 self._pool = self._pool or graph.pool()
                 self._graphs[key] = (graph, mb, out)
         torch.cuda.current_stream().wait_stream(side)
