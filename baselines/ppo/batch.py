@@ -100,6 +100,23 @@ class TrainBatch:
         return TrainBatch(prompt_width=self.prompt_width, **moved)
 
 
+def length_grouped(
+    order: Tensor, lengths: Tensor, minibatch_size: int, generator: torch.Generator, group: int = 8
+) -> list[Tensor]:
+    """The minibatches (row indices) of ``order``, a random permutation of the rows, such
+    that each holds rows of similar length: consecutive runs of ``group`` minibatches are
+    sorted by ``lengths`` (longest first) and cut into minibatches, whose order is then
+    shuffled with ``generator`` (as Hugging Face's ``group_by_length`` sampler). Each
+    minibatch then pays for its own longest row, not for the batch's."""
+    span = minibatch_size * group
+    chunks = []
+    for start in range(0, len(order), span):
+        rows = order[start : start + span]
+        rows = rows[torch.sort(lengths[rows], descending=True, stable=True).indices]
+        chunks += list(rows.split(minibatch_size))
+    return [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
+
+
 def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 

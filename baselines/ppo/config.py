@@ -67,6 +67,10 @@ class PPOConfig:
     """decay the learning rate linearly to 0 over the run"""
     max_grad_norm: float = 1.0
     """global gradient-norm clip"""
+    group_by_length: bool = False
+    """fill each minibatch with rows of similar length (runs of 8 minibatches sorted by
+    length, then shuffled), so that short rows do not pay for the batch's longest (most
+    useful for multi-turn dialogue, whose turns' prompts grow)"""
     cuda_graph_update: bool | None = None
     """replay each minibatch step (forward, backward, clip, AdamW) from a CUDA graph captured
     once per minibatch shape (widths rounded up to multiples of 16); None: on CUDA"""

@@ -40,7 +40,7 @@ from torch import Tensor
 
 import textgym  # noqa: F401  (registers the environment ids)
 from baselines.ppo import core
-from baselines.ppo.batch import TrainBatch, stack
+from baselines.ppo.batch import TrainBatch, length_grouped, stack
 from baselines.ppo.config import PPOConfig
 from baselines.ppo.logs import MetricsLog
 from baselines.ppo.policy import PolicyWithValue
@@ -313,8 +313,13 @@ class Trainer:
         self.policy.train()
         for _ in range(c.update_epochs):
             order = torch.randperm(len(batch), generator=self.shuffle_rng)
-            for start in range(0, len(batch), c.minibatch_size):
-                rows = order[start : start + c.minibatch_size]  # on the CPU: no host sync
+            minibatches = list(order.split(c.minibatch_size))  # on the CPU: no host sync
+            if c.group_by_length:
+                prompt, response = batch.lengths()
+                minibatches = length_grouped(
+                    order, prompt + response, c.minibatch_size, self.shuffle_rng
+                )
+            for rows in minibatches:
                 for key, value in self.update_step(batch, rows).items():
                     value = value.detach().to(self.device, torch.float64)
                     totals[key] = totals[key] + value if key in totals else value

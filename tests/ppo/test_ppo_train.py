@@ -3,6 +3,7 @@ multi-turn episodes, logs, evaluation, checkpoints and a killed-and-resumed run.
 
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -143,6 +144,18 @@ def test_multi_turn_dialogue_bootstraps_from_the_next_turn(tmp_path):
     batch, stats = trainer.build_batch(trainer.play(trainer.envs, obs, trainer.sample_rng))
     assert len(batch) == 8  # 4 episodes x 2 turns
     assert stats["charts/response_tokens"] <= 4
+
+
+def test_length_grouped_update_trains_on_dialogue_turns(tmp_path):
+    """Second turns carry the first turn's history: grouping by length keeps them apart."""
+    config = tiny_config(tmp_path, env_id="TextDialogue-v0", batch_size=4, num_turns=2,
+                         max_new_tokens=4, group_by_length=True, eval_episodes=0)  # fmt: skip
+    trainer = Trainer(config)
+    before = [p.detach().clone() for p in trainer.policy.parameters()]
+    stats = trainer.iterate()
+    assert all(math.isfinite(stats[k]) for k in ("losses/policy_loss", "losses/grad_norm"))
+    after = trainer.policy.parameters()
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
 
 def test_missing_eos_penalty_lowers_the_turn_reward(tmp_path):

@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from baselines.ppo.batch import TrainBatch
+from baselines.ppo.batch import TrainBatch, length_grouped
 from baselines.ppo.config import PPOConfig
 from baselines.ppo.policy import PolicyWithValue
 from baselines.ppo.update import (
@@ -74,6 +74,23 @@ def test_bucketed_minibatch_pads_to_fixed_shapes(tiny_lm):
     assert wide.attention_mask[:, :1].sum() == 0 and wide.attention_mask[:, -3:].sum() == 0
     real = wide.attention_mask.bool()
     assert torch.equal(wide.input_ids[real], tight.input_ids[tight.attention_mask.bool()])
+
+
+def test_length_grouped_minibatches_cover_every_row_once_and_cut_padding():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(5, 200, (70,), generator=g)
+    order = torch.randperm(70, generator=g)
+
+    def padded_tokens(minibatches):  # what the update computes: rows x longest row
+        return sum(len(mb) * int(lengths[mb].max()) for mb in minibatches)
+
+    grouped = length_grouped(order, lengths, 8, torch.Generator().manual_seed(1), group=4)
+    assert sorted(torch.cat(grouped).tolist()) == list(range(70))
+    assert sorted(len(mb) for mb in grouped) == [6] + [8] * 8  # 70 = 8 x 8 + 6
+    plain = list(order.split(8))
+    assert padded_tokens(grouped) < 0.8 * padded_tokens(plain)
+    again = length_grouped(order, lengths, 8, torch.Generator().manual_seed(1), group=4)
+    assert all(torch.equal(a, b) for a, b in zip(grouped, again, strict=True))
 
 
 def test_padding_changes_neither_the_loss_nor_the_gradients(policy, tiny_lm):
