@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from baselines.ppo.batch import length_grouped
+from baselines.ppo.batch import epoch_minibatches
 from baselines.ppo.config import PPOConfig
 from baselines.ppo.train import Trainer
 
@@ -41,13 +41,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         trainer.policy.load_state_dict(policy)
         trainer.optimizer.load_state_dict(optimizer)
         # The minibatches update() will cut: the same draws from the same generator state.
-        g = torch.Generator().manual_seed(0)
+        g = torch.Generator()
         g.set_state(shuffle)
-        order = torch.randperm(len(batch), generator=g)
-        minibatches = list(order.split(config.minibatch_size))
-        if grouped:
-            prompt, response = batch.lengths()
-            minibatches = length_grouped(order, prompt + response, config.minibatch_size, g)
+        minibatches = epoch_minibatches(batch, config.minibatch_size, g, grouped)
         tokens = sum(batch.minibatch(mb).input_ids.numel() for mb in minibatches)
         trainer.shuffle_rng.set_state(shuffle)
         trainer.config.group_by_length = grouped

@@ -17,7 +17,8 @@ Four sections, printed as Markdown tables and written to ``--out`` (default
    log-probs and values of the response, clipped policy and value losses, backward,
    gradient clip, AdamW) on a minibatch of ``--train-batch`` sequences of prompt + new
    tokens; bf16 autocast and fused AdamW on CUDA, float32 on CPU. On CUDA each setting is
-   timed eagerly and replayed from a CUDA graph (the Trainer's default there). FLOPs per token are ``6 N + 12 L d T``
+   timed eagerly and replayed from a CUDA graph (the Trainer's default there). FLOPs per
+   token are ``6 N + 12 L d T``
    (PaLM's count: N trunk matmul parameters, L layers, width d, sequence length T), plus
    ``6 V d`` at each response token for the LM head (the update computes no prompt logits);
    MFU is the achieved rate over the peak (``--peak-tflops``, e.g. 989 for an H100 SXM's

@@ -100,6 +100,19 @@ class TrainBatch:
         return TrainBatch(prompt_width=self.prompt_width, **moved)
 
 
+def epoch_minibatches(
+    batch: TrainBatch, minibatch_size: int, generator: torch.Generator, group_by_length: bool
+) -> list[Tensor]:
+    """One epoch's minibatches of ``batch``: CPU row indices (cutting them costs no host
+    sync) of a random permutation drawn from ``generator``, split in order, or with
+    ``group_by_length`` regrouped by :func:`length_grouped`."""
+    order = torch.randperm(len(batch), generator=generator)
+    if not group_by_length:
+        return list(order.split(minibatch_size))
+    prompt, response = batch.lengths()
+    return length_grouped(order, prompt + response, minibatch_size, generator)
+
+
 def length_grouped(
     order: Tensor, lengths: Tensor, minibatch_size: int, generator: torch.Generator, group: int = 8
 ) -> list[Tensor]:

@@ -40,7 +40,7 @@ from torch import Tensor
 
 import textgym  # noqa: F401  (registers the environment ids)
 from baselines.ppo import core
-from baselines.ppo.batch import TrainBatch, length_grouped, stack
+from baselines.ppo.batch import TrainBatch, epoch_minibatches, stack
 from baselines.ppo.config import PPOConfig
 from baselines.ppo.logs import MetricsLog
 from baselines.ppo.policy import PolicyWithValue
@@ -312,13 +312,9 @@ class Trainer:
         steps = 0
         self.policy.train()
         for _ in range(c.update_epochs):
-            order = torch.randperm(len(batch), generator=self.shuffle_rng)
-            minibatches = list(order.split(c.minibatch_size))  # on the CPU: no host sync
-            if c.group_by_length:
-                prompt, response = batch.lengths()
-                minibatches = length_grouped(
-                    order, prompt + response, c.minibatch_size, self.shuffle_rng
-                )
+            minibatches = epoch_minibatches(
+                batch, c.minibatch_size, self.shuffle_rng, c.group_by_length
+            )
             for rows in minibatches:
                 for key, value in self.update_step(batch, rows).items():
                     value = value.detach().to(self.device, torch.float64)

@@ -42,15 +42,6 @@ from baselines.ppo.batch import TrainBatch
 from baselines.ppo.config import PPOConfig
 from baselines.ppo.policy import PolicyWithValue
 
-LOSS_KEYS = (
-    "losses/policy_loss",
-    "losses/value_loss",
-    "losses/clipfrac",
-    "losses/vf_clipfrac",
-    "losses/approx_kl",
-    "losses/grad_norm",
-)
-
 
 def make_optimizer(policy: PolicyWithValue, config: PPOConfig, cuda_graph: bool) -> Any:
     """AdamW over the policy: fused on CUDA; with ``cuda_graph``, capturable and with a
@@ -71,13 +62,9 @@ def make_optimizer(policy: PolicyWithValue, config: PPOConfig, cuda_graph: bool)
 
 
 def set_lr(optimizer: Any, lr: float) -> None:
-    """Set every group's learning rate; a tensor rate (a captured step reads it) in place,
-    moved back to the parameters' device if a state dict brought it elsewhere."""
+    """Set every group's learning rate; a tensor rate (a captured step reads it) in place."""
     for group in optimizer.param_groups:
         if isinstance(group["lr"], Tensor):
-            device = group["params"][0].device
-            if group["lr"].device != device:
-                group["lr"] = group["lr"].to(device)
             group["lr"].fill_(lr)
         else:
             group["lr"] = lr
@@ -129,7 +116,8 @@ def minibatch_loss(
 
 class UpdateStep:
     """One gradient step on a minibatch of a :class:`TrainBatch`: ``step(batch, rows)``
-    returns the step's statistics (:data:`LOSS_KEYS`, device tensors).
+    returns the step's statistics (the ``losses/*`` keys of ``metrics.csv``, device
+    tensors).
 
     Args:
         policy: the policy being trained.
