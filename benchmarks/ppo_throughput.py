@@ -13,17 +13,14 @@ Four sections, printed as Markdown tables and written to ``--out`` (default
    needs at least: for the prefill and each decode step, the larger of (weights + the KV
    cache in use) / measured memory bandwidth and FLOPs / measured matmul rate, summed.
    The fraction of roofline is that time over the measured time.
-2. **train**: one step of the Trainer's PPO update (:class:`~baselines.ppo.update.UpdateStep`:
-   log-probs and values of the response, clipped policy and value losses, backward,
-   gradient clip, AdamW) on a minibatch of ``--train-batch`` sequences of prompt + new
-   tokens; bf16 autocast and fused AdamW on CUDA, float32 on CPU. On CUDA each setting is
-   timed eagerly and replayed from a CUDA graph (the Trainer's default there). FLOPs per
-   token are ``6 N + 12 L d T``
-   (PaLM's count: N trunk matmul parameters, L layers, width d, sequence length T), plus
-   ``6 V d`` at each response token for the LM head (the update computes no prompt logits);
-   MFU is the achieved rate over the peak (``--peak-tflops``, e.g. 989 for an H100 SXM's
-   dense bf16, or the measured matmul rate; ``mfu_of_measured_matmul`` is over the latter).
-   ``--compile`` adds rows with the forward and loss through ``torch.compile``.
+2. **train**: one step of the Trainer's PPO update (:class:`~baselines.ppo.update.UpdateStep`)
+   on a minibatch of ``--train-batch`` sequences of prompt + new tokens, eagerly and
+   replayed from a CUDA graph (the Trainer's default on CUDA), and compiled with
+   ``--compile``; beside a plain Hugging Face training step on the same model. bf16
+   autocast and fused AdamW on CUDA, float32 on CPU. Tokens/s, TFLOP/s and MFU under two
+   FLOP counts (what the step computes, over ``--peak-tflops`` and over the measured
+   matmul rate; and ``6 x`` all parameters per token over the measured matmul rate): see
+   :mod:`benchmarks.ppo_throughput_train`.
 3. **iteration**: :class:`~baselines.ppo.train.Trainer` iterations on TextSentiment-v0
    (the SmolLM2 shape with random weights, or ``--iteration-model``): episodes/s and the
    seconds of each phase (generate, env step and reward, reference log-probs, update).
@@ -47,115 +44,27 @@ import inspect
 import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-SECTIONS = ("decode", "train", "iteration", "trl")
-SMOLLM2 = dict(
-    hidden_size=576,
-    intermediate_size=1536,
-    num_hidden_layers=30,
-    num_attention_heads=9,
-    num_key_value_heads=3,
-    vocab_size=49152,
-    max_position_embeddings=2048,
-    rope_theta=100000.0,
-    tie_word_embeddings=True,
+from benchmarks.ppo_common import (
+    MODELS,
+    QUICK_MODELS,
+    build_model,
+    matmul_rate,
+    memory_bandwidth,
+    progress,
+    shape_of,
+    sync,
+    table,
+    timed,
 )
-MODELS = {"smollm2-135m": ("llama", SMOLLM2), "gpt2-124m": ("gpt2", {})}
-QUICK_MODELS = {
-    "smollm2-135m": ("llama", dict(SMOLLM2, hidden_size=64, intermediate_size=128,
-                                   num_hidden_layers=2, num_attention_heads=4,
-                                   num_key_value_heads=2)),
-    "gpt2-124m": ("gpt2", dict(n_embd=64, n_layer=2, n_head=4, vocab_size=512, n_positions=128,
-                              bos_token_id=1, eos_token_id=2)),
-}  # fmt: skip
+from benchmarks.ppo_throughput_train import run_train, train_step_fn
 
-
-def build_model(kind: str, config: dict, device: torch.device, dtype: torch.dtype) -> Any:
-    """A randomly initialised causal LM (seed 0) on ``device`` in ``dtype``."""
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config_cls, model_cls = {
-        "llama": (LlamaConfig, LlamaForCausalLM),
-        "gpt2": (GPT2Config, GPT2LMHeadModel),
-    }[kind]
-    cfg = config_cls(**config, pad_token_id=0)
-    with torch.device(device):
-        model = model_cls(cfg)
-    return model.to(dtype)
-
-
-def shape_of(model: Any) -> dict[str, int]:
-    """Layers, width, KV heads and head size, the number of (unique) parameters, the LM
-    head's (V x d) and the trunk's matmul parameters (no embedding tables)."""
-    cfg = model.config
-    heads = int(cfg.num_attention_heads)
-    trunk = sum(
-        p.numel()
-        for m in model.base_model.modules()
-        if not isinstance(m, torch.nn.Embedding)
-        for p in m.parameters(recurse=False)
-    )
-    return dict(
-        layers=int(cfg.num_hidden_layers),
-        width=int(cfg.hidden_size),
-        kv_heads=int(getattr(cfg, "num_key_value_heads", None) or heads),
-        head_dim=int(cfg.hidden_size) // heads,
-        params=sum(p.numel() for p in model.parameters()),
-        head_params=model.get_output_embeddings().weight.numel(),
-        trunk_params=trunk,
-    )
-
-
-def update_flops(s: dict[str, int], batch: int, seq: int, response: int) -> int:
-    """FLOPs of one forward + backward of the PPO update, PaLM's count (6 per parameter
-    per token, plus 12 L d T per token for attention) with the LM head counted at the
-    ``response`` positions only, the only ones whose logits the update computes."""
-    trunk = 6 * s["trunk_params"] * seq + 12 * s["layers"] * s["width"] * seq * seq
-    return batch * (trunk + 6 * s["head_params"] * response)
-
-
-# -- timing and the machine's own limits ------------------------------------------------------
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn: Any, device: torch.device, repeats: int) -> float:
-    """Median wall-clock seconds of ``fn()`` over ``repeats`` runs (after the caller's
-    warm-up)."""
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def memory_bandwidth(device: torch.device, quick: bool) -> float:
-    """Bytes/s of a large device-to-device copy (read + write counted)."""
-    n = (32 if quick else 1024 if device.type == "cuda" else 256) * 2**20
-    src = torch.empty(n, dtype=torch.uint8, device=device).fill_(1)
-    dst = torch.empty_like(src)
-    dst.copy_(src)
-    return 2 * n / timed(lambda: dst.copy_(src), device, 5)
-
-
-def matmul_rate(device: torch.device, dtype: torch.dtype, quick: bool) -> float:
-    """FLOP/s of a large square matmul in ``dtype``."""
-    n = 256 if quick else 8192 if device.type == "cuda" else 1024
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    a @ b
-    return 2 * n**3 / timed(lambda: a @ b, device, 5)
+SECTIONS = ("decode", "train", "iteration", "trl")
 
 
 def roofline_seconds(
@@ -243,124 +152,6 @@ def decode_row(
         static_roofline_fraction=roof / t_static,
         hf_generate_roofline_fraction=roof / t_hf,
     )
-
-
-# -- section 2: the PPO update -----------------------------------------------------------------
-def train_step_fn(
-    policy: Any,
-    device: torch.device,
-    batch: int,
-    prompt: int,
-    new: int,
-    compile: bool = False,
-    cuda_graph: bool = False,
-) -> Any:
-    """One step of the Trainer's PPO update (:class:`~baselines.ppo.update.UpdateStep`:
-    response log-probs and values under bf16 autocast on CUDA, clipped policy and value
-    losses, backward, gradient clip, fused AdamW) on one minibatch of ``batch`` random
-    sequences of ``prompt`` + ``new`` tokens. Returns the step as a function of no
-    arguments; with ``cuda_graph`` its first call runs eagerly and its second captures."""
-    from baselines.ppo.batch import TrainBatch
-    from baselines.ppo.config import PPOConfig
-    from baselines.ppo.update import UpdateStep, make_optimizer
-
-    config = PPOConfig(batch_size=batch, minibatch_size=batch, learning_rate=1e-6)
-    optimizer = make_optimizer(policy, config, cuda_graph)
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(3, policy.lm.config.vocab_size, (batch, prompt + new), generator=g)
-    per_token = dict(
-        logprobs=-torch.rand(batch, new, generator=g) * 5,
-        values=torch.randn(batch, new, generator=g),
-        advantages=torch.randn(batch, new, generator=g),
-        returns=torch.randn(batch, new, generator=g),
-    )
-    data = TrainBatch(
-        input_ids=ids, attention_mask=torch.ones_like(ids), prompt_width=prompt,
-        response_mask=torch.ones(batch, new, dtype=torch.long), **per_token,
-    ).to(device)  # fmt: skip
-    update = UpdateStep(policy, optimizer, config, cuda_graph, compile)
-    rows = torch.arange(batch)  # CPU row indices, as the Trainer passes them
-    return lambda: update(data, rows)
-
-
-def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, Any]]:
-    from baselines.ppo.policy import PolicyWithValue
-
-    device = env["device"]
-    cuda = device.type == "cuda"
-    modes = [(False, False), (False, True)] if cuda else [(False, False)]
-    if args.compile:
-        modes += [(True, False), (True, True)] if cuda else [(True, False)]
-    rows = []
-    for name in args.models:
-        for compiled, graph in modes:
-            kind, config = env["models"][name]
-            # float32 master weights; on CUDA the matmuls run in bf16 under autocast.
-            policy = PolicyWithValue(build_model(kind, config, device, torch.float32))
-            policy.train()
-            s = shape_of(policy.lm)
-            B, T = args.train_batch, args.prompt_len + args.new_tokens
-            step = train_step_fn(
-                policy, device, B, args.prompt_len, args.new_tokens, compiled, graph
-            )
-            start = time.perf_counter()
-            step()  # warm-up: optimizer state, autotuning, compilation
-            step()  # with a CUDA graph: the capture
-            sync(device)
-            setup = time.perf_counter() - start
-            step()
-            seconds = timed(step, device, args.repeats)
-            flops = update_flops(s, B, T, args.new_tokens)
-            tflops = flops / seconds / 1e12
-            row = dict(
-                model=name,
-                batch=B,
-                seq_len=T,
-                params=s["params"],
-                precision="bf16 autocast" if cuda else "float32",
-                optimizer="AdamW (fused)" if cuda else "AdamW",
-                compiled=compiled,
-                cuda_graph=graph,
-                setup_s=setup,
-                step_ms=1e3 * seconds,
-                tokens_per_s=B * T / seconds,
-                tflops=tflops,
-                mfu=tflops / (env["peak"] / 1e12),
-                mfu_of_measured_matmul=flops / seconds / env["matmul"],
-            )
-            if args.profile:
-                tag = f"{name}-{'compiled' if compiled else 'eager'}{'-graph' if graph else ''}"
-                row["device_busy_fraction"] = profile_step(step, device, Path(args.out), tag)
-            rows.append(row)
-            progress(
-                f"[train] {name}{' compiled' if compiled else ''}{' graph' if graph else ''}: "
-                f"{row['tokens_per_s']:,.0f} tok/s, {tflops:.2f} TFLOP/s, MFU {100 * row['mfu']:.1f}%"
-            )
-            del policy, step
-    return rows
-
-
-def profile_step(step: Any, device: torch.device, out: Path, tag: str) -> float:
-    """Profile one ``step()``: write its top operators and kernels by device time to
-    ``out/profile_<tag>.txt`` and return the fraction of the step's wall time that the
-    device was busy (low: the step is bound by kernel launches, not by the kernels)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    activities = [ProfilerActivity.CPU]
-    if device.type == "cuda":
-        activities.append(ProfilerActivity.CUDA)
-    sync(device)
-    start = time.perf_counter()
-    with profile(activities=activities) as prof:
-        step()
-        sync(device)
-    wall = time.perf_counter() - start
-    events = prof.key_averages()
-    out.mkdir(parents=True, exist_ok=True)
-    table = events.table(sort_by="self_device_time_total", row_limit=40, max_name_column_width=70)
-    (out / f"profile_{tag}.txt").write_text(table + "\n")
-    kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
-    return sum(e.self_device_time_total for e in kernels) / 1e6 / wall
 
 
 # -- section 3: one full PPO iteration through textgym -----------------------------------------
@@ -496,21 +287,6 @@ def run_trl(args: argparse.Namespace, env: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- report ----------------------------------------------------------------------------------
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
-        return str(v)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
     out = [
@@ -528,9 +304,9 @@ def markdown(results: dict[str, Any]) -> str:
                 "hf_generate_roofline_fraction", "static_setup_s"]  # fmt: skip
         out += ["", "## Decode (new tokens/s)", "", table(results["decode"], cols)]
     if results.get("train"):
-        cols = ["model", "batch", "seq_len", "precision", "optimizer", "compiled", "cuda_graph",
+        cols = ["model", "step", "batch", "seq_len", "precision", "compiled", "cuda_graph",
                 "step_ms", "tokens_per_s", "tflops", "mfu", "mfu_of_measured_matmul",
-                "setup_s"]  # fmt: skip
+                "tflops_6n", "mfu_6n", "setup_s"]  # fmt: skip
         out += [
             "",
             "## PPO update step (forward, backward, gradient clip, AdamW)",

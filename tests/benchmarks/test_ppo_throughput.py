@@ -5,8 +5,9 @@ import json
 import math
 
 import pytest
+import torch
 
-from benchmarks import ppo_throughput
+from benchmarks import ppo_common, ppo_throughput, ppo_throughput_train
 
 DECODE_KEYS = {
     "model", "batch", "prompt_len", "new_tokens", "static_tok_s", "hf_generate_tok_s",
@@ -14,9 +15,9 @@ DECODE_KEYS = {
     "roofline_ms_per_token", "static_roofline_fraction", "hf_generate_roofline_fraction",
 }  # fmt: skip
 TRAIN_KEYS = {
-    "model", "batch", "seq_len", "params", "precision", "optimizer", "step_ms",
-    "tokens_per_s", "tflops", "mfu", "mfu_of_measured_matmul", "compiled", "cuda_graph",
-    "setup_s",
+    "model", "step", "batch", "seq_len", "params", "precision", "optimizer", "step_ms",
+    "tokens_per_s", "tflops", "mfu", "mfu_of_measured_matmul", "tflops_6n", "mfu_6n",
+    "compiled", "cuda_graph", "setup_s",
 }  # fmt: skip
 ITERATION_KEYS = {
     "model", "env", "batch", "new_tokens", "minibatch", "update_epochs", "episodes_per_s",
@@ -47,13 +48,18 @@ def test_quick_run_on_cpu_writes_every_section(tmp_path, capsys):
         assert per_token == pytest.approx(row["static_ms_per_token"])
 
     train = saved["train"]
-    assert [r["model"] for r in train] == ["smollm2-135m", "gpt2-124m"]
+    assert [(r["model"], r["step"]) for r in train] == [
+        (m, s) for m in ("smollm2-135m", "gpt2-124m") for s in ("plain HF", "textgym")
+    ]
     for row in train:
         assert row.keys() == TRAIN_KEYS
         assert row["seq_len"] == 10 and row["precision"] == "float32"
         assert row["tokens_per_s"] > 0 and 0 < row["mfu"] == row["tflops"] / meta["peak_tflops"]
         assert row["compiled"] is False and row["cuda_graph"] is False  # CUDA only
         assert row["mfu_of_measured_matmul"] == pytest.approx(row["mfu"])  # CPU: same peak
+        nominal = 6 * row["params"] * row["tokens_per_s"]  # FLOP/s, embeddings included
+        assert row["tflops_6n"] == pytest.approx(nominal / 1e12)
+        assert row["mfu_6n"] == pytest.approx(nominal / 1e12 / meta["matmul_tflops"])
 
     (iteration,) = saved["iteration"]
     assert iteration.keys() == ITERATION_KEYS
@@ -76,7 +82,7 @@ def test_quick_run_on_cpu_writes_every_section(tmp_path, capsys):
 def test_update_flops_count_the_head_at_response_positions_only():
     shape = dict(trunk_params=1000, head_params=300, layers=2, width=8)
     # trunk: 6 * 1000 * 10 + 12 * 2 * 8 * 10 * 10 = 79,200 per row; head: 6 * 300 * 4 = 7,200
-    assert ppo_throughput.update_flops(shape, batch=3, seq=10, response=4) == 3 * 86_400
+    assert ppo_throughput_train.update_flops(shape, batch=3, seq=10, response=4) == 3 * 86_400
 
 
 def test_shape_of_splits_trunk_and_head_parameters():
@@ -85,7 +91,7 @@ def test_shape_of_splits_trunk_and_head_parameters():
     model = GPT2LMHeadModel(
         GPT2Config(n_embd=16, n_layer=2, n_head=2, vocab_size=50, n_positions=8)
     )
-    s = ppo_throughput.shape_of(model)
+    s = ppo_common.shape_of(model)
     assert s["head_params"] == 50 * 16  # tied with the token embedding
     embeddings = (50 + 8) * 16  # token and position tables: no matmul
     assert s["trunk_params"] == s["params"] - embeddings
@@ -94,6 +100,28 @@ def test_shape_of_splits_trunk_and_head_parameters():
 def test_profile_writes_the_table_and_the_device_busy_fraction(tmp_path):
     argv = ["--quick", "--device", "cpu", "--out", str(tmp_path), "--sections", "train",
             "--models", "gpt2-124m", "--train-batch", "2", "--repeats", "1", "--profile"]  # fmt: skip
-    (row,) = ppo_throughput.main(argv)["train"]
-    assert row["device_busy_fraction"] == 0.0  # no CUDA kernels on a CPU
+    hf, row = ppo_throughput.main(argv)["train"]
+    assert row["device_busy_fraction"] == hf["device_busy_fraction"] == 0.0  # no CUDA kernels
     assert "aten::" in (tmp_path / "profile_gpt2-124m-eager.txt").read_text()
+    assert "aten::" in (tmp_path / "profile_gpt2-124m-hf.txt").read_text()
+
+
+def test_plain_hf_step_trains_the_model_on_every_position():
+    """The plain-HF baseline is a real training step: the loss over every position goes
+    down on a repeated batch, and every parameter moves."""
+    model = ppo_common.build_model(*ppo_common.QUICK_MODELS["gpt2-124m"], "cpu", torch.float32)
+    model.config.resid_pdrop = model.config.embd_pdrop = model.config.attn_pdrop = 0.0
+    model = type(model)(model.config).train()  # no dropout: a deterministic loss
+    step = ppo_throughput_train.hf_step_fn(model, torch.device("cpu"), batch=2, seq=8, lr=1e-3)
+    ids = ppo_throughput_train.random_ids(model.config.vocab_size, 2, 8)
+    before = [p.detach().clone() for p in model.parameters()]
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(model(input_ids=ids, labels=ids).loss)
+
+    start = loss()
+    for _ in range(3):
+        step()
+    assert loss() < start
+    assert all(not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
