@@ -6,12 +6,17 @@
 reads each run's ``metrics.csv``, ``eval.csv`` and ``config.json`` and writes
 ``curves.png`` (training return, held-out return, KL to the reference against the
 iteration) and ``results.md`` (per run: zero-shot and final held-out return, the best
-held-out return, final KL and its target, episodes and generated tokens).
+held-out return, final KL and its target, episodes and generated tokens; where several
+seeds of one environment and algorithm are given, a second table over the seeds: the mean
+and standard deviation across seeds of the runs' zero-shot and final held-out means, the
+lowest final mean, and the largest final KL).
 """
 
 import argparse
 import json
 import math
+import statistics
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +81,55 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seed_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (env, algo) with more than one seed: the mean and the (sample) standard
+    deviation across seeds of each run's zero-shot and final held-out mean return, the
+    lowest final mean and the largest final KL. Runs without held-out evaluations at
+    iteration 0 and at the end are left out."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["zero_shot"] is not None and r["final"] is not None:
+            groups[r["env"], r["algo"]].append(r)
+    out = []
+    for (env, algo), runs in groups.items():
+        if len({r["seed"] for r in runs}) < 2:
+            continue
+        zero = [r["zero_shot"]["eval/mean_return"] for r in runs]
+        final = [r["final"]["eval/mean_return"] for r in runs]
+        out.append(
+            {
+                "env": env,
+                "algo": algo,
+                "seeds": sorted(r["seed"] for r in runs),
+                "zero_shot_mean": statistics.mean(zero),
+                "zero_shot_std": statistics.stdev(zero),
+                "final_mean": statistics.mean(final),
+                "final_std": statistics.stdev(final),
+                "final_min": min(final),
+                "kl_max": max(r["kl"] for r in runs),
+                "target_kl": runs[0]["target_kl"],
+            }
+        )
+    return out
+
+
+def seeds_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| env | algo | seeds | held-out return: zero-shot | final | lowest final "
+        "| largest KL / target |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        target = "fixed" if r["target_kl"] is None else f"{r['target_kl']:g}"
+        lines.append(
+            f"| {r['env']} | {r['algo']} | {', '.join(map(str, r['seeds']))} "
+            f"| {r['zero_shot_mean']:.3f} ± {r['zero_shot_std']:.3f} "
+            f"| {r['final_mean']:.3f} ± {r['final_std']:.3f} | {r['final_min']:.3f} "
+            f"| {r['kl_max']:.2f} / {target} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def plot(runs: list[dict[str, Any]], path: str | Path) -> Path:
     import matplotlib
 
@@ -124,7 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     runs = [load_run(r) for r in args.runs]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table = results_table([summary_row(r) for r in runs])
+    rows = [summary_row(r) for r in runs]
+    table = results_table(rows)
+    if seeds := seed_rows(rows):
+        table += "\nAcross seeds (mean ± std of the runs' held-out means):\n\n" + seeds_table(seeds)
     (out / "results.md").write_text(table)
     plot(runs, out / "curves.png")
     print(table)
