@@ -25,6 +25,12 @@ from baselines.ppo.logs import read_csv
 
 def load_run(run_dir: str | Path) -> dict[str, Any]:
     run = Path(run_dir)
+    missing = [name for name in ("config.json", "metrics.csv") if not (run / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{run} is not the out_dir of a `python -m baselines.ppo` run (no "
+            f"{' or '.join(missing)}): pass the directories given as --out-dir to the runs"
+        )
     return {
         "dir": str(run),
         "config": json.loads((run / "config.json").read_text()),

@@ -4,6 +4,8 @@ import csv
 import dataclasses
 import json
 
+import pytest
+
 from baselines.ppo.config import PPOConfig
 from baselines.ppo.logs import EVAL_KEYS, TRAIN_KEYS
 from benchmarks import ppo_report
@@ -81,3 +83,8 @@ def test_seeds_table_summarises_runs_across_seeds(tmp_path):
     assert ppo_report.seed_rows(rows[:1]) == []  # one seed: no table
     ppo_report.main([*map(str, runs), "--out", str(tmp_path / "report")])
     assert "Across seeds" in (tmp_path / "report" / "results.md").read_text()
+
+
+def test_a_directory_that_is_not_a_run_is_named_in_the_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no config.json or metrics.csv.*--out-dir"):
+        ppo_report.load_run(tmp_path)
