@@ -69,6 +69,10 @@ def _ret(row: dict[str, float] | None) -> str:
     return f"{row['eval/mean_return']:.3f} ± {row['eval/std_return']:.3f}"
 
 
+def _kl_target(target: float | None) -> str:
+    return "fixed" if target is None else f"{target:g}"
+
+
 def results_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| env | algo | seed | iterations (episodes) | held-out return: zero-shot | final "
@@ -78,11 +82,10 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         best = r["best"]
         best_cell = "n/a" if best is None else f"{_ret(best)} ({int(best['iteration'])})"
-        target = "fixed" if r["target_kl"] is None else f"{r['target_kl']:g}"
         lines.append(
             f"| {r['env']} | {r['algo']} | {r['seed']} | {r['iterations']} ({r['episodes']}) "
             f"| {_ret(r['zero_shot'])} | {_ret(r['final'])} | {best_cell} "
-            f"| {r['kl']:.2f} / {target} | {_duration(r['seconds'])} |"
+            f"| {r['kl']:.2f} / {_kl_target(r['target_kl'])} | {_duration(r['seconds'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -126,12 +129,11 @@ def seeds_table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        target = "fixed" if r["target_kl"] is None else f"{r['target_kl']:g}"
         lines.append(
             f"| {r['env']} | {r['algo']} | {', '.join(map(str, r['seeds']))} "
             f"| {r['zero_shot_mean']:.3f} ± {r['zero_shot_std']:.3f} "
             f"| {r['final_mean']:.3f} ± {r['final_std']:.3f} | {r['final_min']:.3f} "
-            f"| {r['kl_max']:.2f} / {target} |"
+            f"| {r['kl_max']:.2f} / {_kl_target(r['target_kl'])} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -119,19 +119,19 @@ def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, A
     for name in args.models:
         kind, config = env["models"][name]
         for impl, compiled, graph in modes:
-            policy = None
             # float32 master weights; on CUDA the matmuls run in bf16 under autocast.
             model = build_model(kind, config, device, torch.float32).train()
             s = shape_of(model)
             if impl == "plain HF":
-                step = hf_step_fn(model, device, B, T)
-                flops = update_flops(s, B, T, T)  # logits at every position
+                step, response = hf_step_fn(model, device, B, T), T  # logits everywhere
             else:
                 policy = PolicyWithValue(model).train()
                 step = train_step_fn(
                     policy, device, B, args.prompt_len, args.new_tokens, compiled, graph
                 )
-                flops = update_flops(s, B, T, args.new_tokens)
+                response = args.new_tokens
+                del policy  # the step holds it
+            flops = update_flops(s, B, T, response)
             start = time.perf_counter()
             step()  # warm-up: optimizer state, autotuning, compilation
             step()  # with a CUDA graph: the capture
@@ -161,10 +161,8 @@ def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, A
                 mfu_6n=6 * s["params"] * tokens_per_s / env["matmul"],
             )
             if args.profile:
-                tag = (
-                    f"{name}-{'hf' if impl == 'plain HF' else 'compiled' if compiled else 'eager'}"
-                )
-                tag += "-graph" if graph else ""
+                mode = "hf" if impl == "plain HF" else "compiled" if compiled else "eager"
+                tag = f"{name}-{mode}{'-graph' if graph else ''}"
                 row["device_busy_fraction"] = profile_step(step, device, Path(args.out), tag)
             rows.append(row)
             progress(
@@ -172,7 +170,7 @@ def run_train(args: argparse.Namespace, env: dict[str, Any]) -> list[dict[str, A
                 f"{' graph' if graph else ''}: {tokens_per_s:,.0f} tok/s, {tflops:.2f} TFLOP/s, "
                 f"MFU {100 * row['mfu']:.1f}% (6N over measured matmul {100 * row['mfu_6n']:.1f}%)"
             )
-            del model, policy, step
+            del model, step
     return rows
 
 
