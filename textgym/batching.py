@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from textgym.kvcache import cache_kwargs, output_cache
+
 # Compact only when this many leading columns are dead: slicing copies the cache.
 _COMPACT_SLACK = 64
 
@@ -154,11 +156,11 @@ class BatchedContexts:
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=cache if cache is not None else DynamicCache(),
             use_cache=True,
             output_hidden_states=self.want_hidden,
+            **cache_kwargs(self.lm.model, cache if cache is not None else DynamicCache()),
         )
-        return out, out.past_key_values
+        return out, output_cache(out)
 
     def _store_outputs(self, rows: list[int], out: Any, out_rows: list[int] | None = None) -> None:
         """Keep the last position's logits (and hidden state) of output row ``out_rows[j]``

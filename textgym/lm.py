@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from textgym import models
+from textgym.kvcache import cache_kwargs, output_cache
 
 _CACHE: dict[tuple[str, str, str], "LM"] = {}
 
@@ -171,10 +172,10 @@ class LM:
                     input_ids=step_ids,
                     attention_mask=mask,
                     position_ids=positions,
-                    past_key_values=past,
                     use_cache=True,
+                    **cache_kwargs(self.model, past),
                 )
-                past = result.past_key_values
+                past = output_cache(result)
                 logits = result.logits[:, -1, :].float()  # (B, V)
                 if isinstance(generator, (list, tuple)):
                     tokens = torch.zeros(batch, dtype=torch.long)
@@ -228,11 +229,11 @@ class Stream:
         with torch.inference_mode():
             result = self.lm.forward_last(
                 input_ids=input_ids,
-                past_key_values=self._past,
                 use_cache=True,
                 output_hidden_states=self._want_hidden,
+                **cache_kwargs(self.lm.model, self._past),
             )
-        self._past = result.past_key_values
+        self._past = output_cache(result)
         self.logits = result.logits[0, -1].float()
         if self._want_hidden:
             self.hidden = result.hidden_states[-1][0, -1].float()

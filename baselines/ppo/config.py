@@ -121,6 +121,10 @@ class PPOConfig:
             value = getattr(self, name)
             if value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
+        self._check_batching()
+        self._check_optimisation()
+
+    def _check_batching(self) -> None:
         if self.batch_size % self.minibatch_size:
             raise ValueError(
                 f"batch_size={self.batch_size} is not divisible by minibatch_size="
@@ -137,6 +141,8 @@ class PPOConfig:
                     f"batch_size={self.batch_size} is not divisible by group_size="
                     f"{self.group_size}: each prompt needs group_size samples in the batch"
                 )
+
+    def _check_optimisation(self) -> None:
         if self.eval_episodes < 0 or self.eval_every < 0:
             raise ValueError(
                 f"eval_episodes and eval_every must be >= 0, got {self.eval_episodes} and "
