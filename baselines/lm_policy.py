@@ -63,5 +63,5 @@ def run_episode(env: gym.Env, policy: LMPolicy, seed: int | None = None) -> dict
         total += float(reward)
         steps += 1
         done = terminated or truncated
-    rendered = env.unwrapped._render_text()
+    rendered = env.unwrapped.render_text()
     return {"return": total, "length": steps, "info": info, "rendered": rendered}

@@ -6,40 +6,77 @@ example; the agent adds tokens (one per step, or a whole turn per step with the
 turn; the task scores the turn. Single-turn tasks end the episode there; multi-turn tasks
 (dialogue) append the partner's reply and go on.
 
-A step runs in three phases so that :class:`textgym.vector.TextVectorEnv` can batch the
-LM work of many environments: ``_step_core`` (pure Python: apply the action, score),
-the LM work (a partner reply if one is due, then one forward over the new context tokens
-for ``embedding`` and ``proposals`` observations, ``topk`` proposals or KL shaping) and
-``_finish`` (observation and info). A single environment runs them in a row.
+The phase protocol
+------------------
+A step runs in three phases, so that :class:`textgym.vector.TextVectorEnv` (and any other
+batching consumer) can batch the LM work of many environments. Their public names:
+
+1. act and score, in Python: :meth:`TextEnv.start_episode` (the reset),
+   :meth:`TextEnv.parse_action` (validates an action and changes nothing, so a batch can be
+   checked before any row moves), :meth:`TextEnv.apply_action` (plays it and scores the
+   turn), :meth:`TextEnv.end_episode` (a caller's step cap ends the episode);
+2. the LM work: the partner's reply when :attr:`TextEnv.partner_due`
+   (:meth:`~TextEnv.partner_request`, :meth:`~TextEnv.partner_sampling`,
+   :meth:`~TextEnv.torch_generator`, :meth:`~TextEnv.partner_apply`; batched by
+   :func:`partner_replies`), then the LM state over the new context tokens when
+   :attr:`TextEnv.tracks_lm` (:meth:`~TextEnv.lm_pending`, :meth:`~TextEnv.lm_set_state`;
+   :meth:`~TextEnv.sync_lm` does it for one environment);
+3. observation and info: :meth:`TextEnv.observe` (a caller may pass the context's MiniLM
+   embedding, batched, when ``observation_interface.encodes_text``).
+
+``reset`` and ``step`` run them in a row. What is not the MDP lives in objects the
+environment owns, chosen once at construction: the context buffer and the agent's turn
+(:mod:`textgym.context`), prompt encoding and truncation (:mod:`textgym.prompts`), the
+observation and action modes (:mod:`textgym.observations`, :mod:`textgym.actions`) and the
+LM's proposals (:mod:`textgym.proposals`).
 
 Subclasses set ``task`` and implement :meth:`TextEnv._make_reward`,
 :meth:`TextEnv._prompt_messages` (or :meth:`TextEnv._prompt_text`) and
 :meth:`TextEnv._score_turn`; the dialogue environment adds the partner hooks.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
 
 from textgym import models
-from textgym.data import Example, load_dataset
-from textgym.errors import ResetNeeded
-from textgym.interfaces import (
-    ACTION_MODES,
-    EMBEDDING_MODELS,
-    OBS_MODES,
-    Proposals,
-    action_space,
-    as_token,
-    as_utterance,
-    observation_space,
+from textgym.actions import ActionMode, ParsedAction
+from textgym.arguments import (
+    check_choice,
+    check_example_index,
+    check_numbers,
+    check_sampling,
+    check_topk,
+    prompt_budget,
 )
-from textgym.spaces import sanitize
+from textgym.context import Context, Turn
+from textgym.data import Example, load_dataset
+from textgym.docs import COMMON_DOC, compose
+from textgym.episode import Episode, ExampleOrder
+from textgym.errors import ResetNeeded
+from textgym.interfaces import make_interfaces
+from textgym.lm import LM, load_lm
+from textgym.lmstate import LMState
+from textgym.observations import ObservationMode
+from textgym.partners import partner_replies
+from textgym.prompts import PROMPT_OVERFLOW, PromptEncoder
+from textgym.proposals import Proposals
+from textgym.rewards import Reward
+from textgym.shaping import REWARD_SHAPING, KLPenalty, make_shaping
 
-PROMPT_OVERFLOW = ("truncate", "error")
-REWARD_SHAPING = ("terminal", "dense")
-_ELLIPSIS = " ..."
+if TYPE_CHECKING:
+    import torch
+
+
+class StepOutcome(NamedTuple):
+    """What :meth:`TextEnv.apply_action` returns: Gymnasium's reward and flags, and the
+    entries it adds to the step's info."""
+
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict[str, Any]
 
 
 class TextEnv(gym.Env):
@@ -53,6 +90,28 @@ class TextEnv(gym.Env):
     # Chat-formatted tasks render the prompt with the model's chat template; plain tasks
     # (continuation) use the prompt text as it is.
     chat: bool = True
+
+    lm: LM
+    reward_fn: Reward
+    episode: Episode | None
+    """the current episode (None before the first reset)"""
+    examples: list[Example]
+    observation_interface: ObservationMode
+    action_interface: ActionMode
+    proposals: Proposals | None
+    context: Context
+    turn: Turn
+    lm_state: LMState
+    policy_logprob: float | None
+    """With ``kl_coef > 0`` an agent may set log pi(action) before each step; the penalty is
+    then the per-token KL estimate ``kl_coef * (log pi - log p_ref)``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # The spaces and common arguments are documented once, below, and appended to
+        # each environment's own documentation.
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__ and "## Action Space" not in cls.__doc__:
+            cls.__doc__ = compose(cls.__doc__)
 
     def __init__(
         self,
@@ -77,38 +136,14 @@ class TextEnv(gym.Env):
         device: str = "cpu",
         dtype: str | None = None,
     ) -> None:
-        from textgym.lm import load_lm
-
-        _check_choice("obs_mode", obs_mode, OBS_MODES)
-        _check_choice("action_mode", action_mode, ACTION_MODES)
-        _check_choice("prompt_overflow", prompt_overflow, PROMPT_OVERFLOW)
-        _check_choice("embedding_model", embedding_model, EMBEDDING_MODELS)
-        _check_choice("reward_shaping", reward_shaping, REWARD_SHAPING)
+        check_choice("prompt_overflow", prompt_overflow, PROMPT_OVERFLOW)
+        check_choice("reward_shaping", reward_shaping, REWARD_SHAPING)
         if render_mode is not None:
-            _check_choice("render_mode", render_mode, tuple(self.metadata["render_modes"]))
+            check_choice("render_mode", render_mode, tuple(self.metadata["render_modes"]))
         max_new_tokens = self.default_max_new_tokens if max_new_tokens is None else max_new_tokens
         max_obs_tokens = self.default_max_obs_tokens if max_obs_tokens is None else max_obs_tokens
-        for name, value in (
-            ("max_new_tokens", max_new_tokens),
-            ("max_obs_tokens", max_obs_tokens),
-            ("max_obs_chars", max_obs_chars),
-            ("num_turns", num_turns),
-            ("topk", topk),
-        ):
-            _check_positive_int(name, value)
-        if not (0.0 < topk_top_p <= 1.0) or topk_temperature < 0:
-            raise ValueError(
-                f"topk_top_p must be in (0, 1] and topk_temperature >= 0, got "
-                f"{topk_top_p!r} and {topk_temperature!r}"
-            )
-        if kl_coef < 0:
-            raise ValueError(f"kl_coef must be >= 0, got {kl_coef!r}")
-        if kl_coef > 0 and action_mode == "utterance":
-            raise ValueError(
-                "kl_coef applies per token and needs action_mode='token' or 'topk'; with "
-                "'utterance' compute the KL penalty in your trainer (baselines.ppo does)"
-            )
-
+        check_numbers(max_new_tokens, max_obs_tokens, max_obs_chars, num_turns, topk)
+        check_sampling(topk_temperature, topk_top_p, kl_coef)
         self.obs_mode, self.action_mode = obs_mode, action_mode
         self.render_mode = render_mode
         self.max_new_tokens, self.num_turns = int(max_new_tokens), int(num_turns)
@@ -117,61 +152,49 @@ class TextEnv(gym.Env):
         self.embedding_model, self.kl_coef = embedding_model, float(kl_coef)
 
         self.lm = load_lm(model, device=device, dtype=dtype)
-        banned = sorted(self.lm.special_ids - self.lm.eos_ids)
-        proposable = self.lm.vocab_size - len(banned)
-        if topk > proposable:
-            raise ValueError(
-                f"topk={topk} is more than the {proposable} tokens that can be proposed "
-                f"(vocabulary of {self.lm.vocab_size} minus {len(banned)} special tokens)"
-            )
-        self.topk = int(topk)
-        budget = self._generation_budget()
-        if max_prompt_tokens is None:
-            max_prompt_tokens = min(self.lm.context_length - budget, 2048)
-        _check_positive_int("max_prompt_tokens", max_prompt_tokens)
-        if max_prompt_tokens + budget > self.lm.context_length:
-            raise ValueError(
-                f"max_prompt_tokens={max_prompt_tokens} plus the generation budget of {budget} "
-                f"tokens exceeds {self.lm.name!r}'s context length {self.lm.context_length}; "
-                "lower max_prompt_tokens, max_new_tokens or num_turns"
-            )
-        self.max_prompt_tokens = int(max_prompt_tokens)
-        self.examples: list[Example] = load_dataset(
+        self.topk = check_topk(topk, self.lm)
+        self.max_prompt_tokens = prompt_budget(
+            max_prompt_tokens, self._generation_budget(), self.lm
+        )
+        self.examples = load_dataset(
             self.task, dataset, split, require_references=self.requires_references
         )
         self.reward_fn = self._make_reward()
 
-        # Which LM state the environment keeps up to date after every step.
-        self.tracks_hidden = obs_mode in ("embedding", "proposals") and embedding_model == "lm"
-        self.tracks_logits = action_mode == "topk" or obs_mode == "proposals" or self.kl_coef > 0
-        self._proposals: Proposals | None = None
-        if action_mode == "topk" or obs_mode == "proposals":
-            self._proposals = Proposals(self.topk, topk_temperature, topk_top_p, banned)
-        self.action_space = action_space(self)
-        self.observation_space = observation_space(self)
-
-        self._order: np.ndarray | None = None
-        self._cursor = 0
-        self._example: Example | None = None
-        self._prompt_cache: dict[int, tuple[np.ndarray, bool]] = {}
-        # The context lives after `lead` pad tokens (and a mask of `lead` zeros), so that
-        # the left-padded `tokens` observation is one slice of each buffer.
-        self._lead = self.max_obs_tokens
-        self._ids_buf = np.full(self._lead + 1024, self.lm.pad_id, dtype=np.int64)
-        self._mask_buf = np.ones(self._lead + 1024, dtype=np.int64)
-        self._mask_buf[: self._lead] = 0
-        self._n = 0
-        self._episode_over = True
-        self._started = False
-        self._stream: Any = None
-        # With kl_coef > 0, an agent may set this to log pi(action) before each step; the
-        # penalty then is the per-token KL estimate kl_coef * (log pi - log p_ref).
-        self.policy_logprob: float | None = None
-        self.lm_logits: Any = None
-        self.lm_hidden: Any = None
+        modes = make_interfaces(
+            self.lm,
+            obs_mode,
+            action_mode,
+            max_new_tokens=self.max_new_tokens,
+            max_obs_tokens=self.max_obs_tokens,
+            max_obs_chars=self.max_obs_chars,
+            embedding_model=embedding_model,
+            topk=self.topk,
+            topk_temperature=topk_temperature,
+            topk_top_p=topk_top_p,
+            kl_coef=self.kl_coef,
+        )
+        self.observation_interface, self.action_interface = modes.observation, modes.action
+        self.proposals = modes.proposals
+        self.observation_space = self.observation_interface.space
+        self.action_space = self.action_interface.space
+        self.lm_state = LMState(self.lm, modes.needs_hidden, modes.needs_logits, self.proposals)
+        self.shaping = make_shaping(reward_shaping)
+        self.kl_penalty = KLPenalty(self.kl_coef)
+        self.prompts = PromptEncoder(
+            self.lm, self.prompt_text, self.max_prompt_tokens, prompt_overflow
+        )
+        self.context = Context(
+            self.lm, self.max_obs_tokens, self.observation_interface.decodes_text
+        )
+        self.turn = Turn(self.lm)
+        self.order = ExampleOrder(len(self.examples))
+        self.episode = None
+        self._partner_due = False
+        self.policy_logprob = None
 
     # -- hooks for the tasks ---------------------------------------------------------------
-    def _make_reward(self) -> Any:
+    def _make_reward(self) -> Reward:
         raise NotImplementedError
 
     def _prompt_text(self, content: str) -> str:
@@ -190,25 +213,15 @@ class TextEnv(gym.Env):
         """Most tokens an episode adds to the prompt; used to bound the prompt length."""
         return self.max_new_tokens * self.num_turns
 
-    @property
-    def partner_due(self) -> bool:
-        """True after a non-final turn: the partner replies before the next turn."""
-        return self._partner_due
-
-    def partner_request(self) -> list[int] | None:
-        """The partner LM's prompt when its reply needs the LM (the caller generates the
-        reply with :meth:`partner_sampling` and passes it to :meth:`partner_apply`), else
-        None."""
-        return None
-
-    def partner_apply(self, reply_ids: list[int] | None) -> None:
-        """Append the partner's reply (the generated ids, or None for a partner that needs
-        no LM) to the context and start the agent's next turn."""
-        self._partner_due = False
-        self._start_turn()
-
     def _on_reset(self) -> None:
-        """Task-specific episode state; called at the end of the reset phase."""
+        """Task-specific episode state; called at the end of :meth:`start_episode`."""
+
+    def prompt_text(self, content: str) -> str:
+        """The whole prompt string (instruction and chat markup included) of an example
+        text: what the environment's LM sees before the agent's first token."""
+        if self.chat:
+            return self.lm.chat.render(self._prompt_messages(content))
+        return self._prompt_text(content)
 
     # -- Gymnasium API ---------------------------------------------------------------------
     def reset(
@@ -218,108 +231,91 @@ class TextEnv(gym.Env):
 
         ``options={"example_index": i}`` picks example ``i`` instead (evaluation sweeps).
         """
-        self._reset_core(seed=seed, options=options)
-        self._sync_lm()
-        return self._finish()
+        self.start_episode(seed=seed, options=options)
+        self.sync_lm()
+        return self.observe()
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        reward, terminated, truncated, extra = self._step_core(action)
+        outcome = self.apply_action(self.parse_action(action))
         if self.partner_due:  # else partner_replies([self]) has nothing to do
             partner_replies([self])
-        self._sync_lm()
-        obs, info = self._finish()
-        info.update(extra)
-        if self.render_mode == "human" and self._episode_over:
+        self.sync_lm()
+        obs, info = self.observe()
+        info.update(outcome.info)
+        if self.render_mode == "human" and self.episode_over:
             self.render()
-        return obs, reward, terminated, truncated, info
+        return obs, outcome.reward, outcome.terminated, outcome.truncated, info
 
-    def partner_sampling(self) -> dict[str, Any]:
-        """Keyword arguments of ``LM.generate`` for the partner's reply."""
-        return {}
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() was called without a render_mode; pass render_mode=")
+            return None
+        text = self.render_text()
+        if self.render_mode == "human":
+            print(text, flush=True)
+            return None
+        return text
 
-    # -- phase 1: pure Python --------------------------------------------------------------
-    def _reset_core(self, seed: int | None = None, options: dict[str, Any] | None = None) -> None:
+    def action_masks(self) -> np.ndarray:
+        """Valid actions (sb3-contrib's MaskablePPO convention): with ``topk``, which
+        proposals are valid; with ``token`` all True."""
+        return self.action_interface.masks()
+
+    # -- phase 1: act and score ------------------------------------------------------------
+    def example_index(self, options: dict[str, Any] | None) -> int | None:
+        """``options["example_index"]`` checked (None without it); raises ``ValueError``
+        naming the value. Reads no state, so a batch of options can be checked first."""
+        return check_example_index((options or {}).get("example_index"), len(self.examples))
+
+    def start_episode(self, seed: int | None = None, options: dict[str, Any] | None = None) -> None:
+        """Phase 1 of a reset: draw the example, build the context, reset the episode."""
+        index = self.example_index(options)
         super().reset(seed=seed)
-        if seed is not None or self._order is None:
-            self._order = self.np_random.permutation(len(self.examples))
-            self._cursor = 0
-        options = options or {}
-        if "example_index" in options:
-            index = options["example_index"]
-            if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.examples):
-                raise ValueError(
-                    f"options['example_index']={index!r} is not an index into the "
-                    f"{len(self.examples)} examples"
-                )
-            index = int(index)
-        else:
-            if self._cursor >= len(self._order):
-                self._order = self.np_random.permutation(len(self.examples))
-                self._cursor = 0
-            index = int(self._order[self._cursor])
-            self._cursor += 1
-        self._example = self.examples[index]
+        if seed is not None or not self.order.shuffled:
+            self.order.reshuffle(self.np_random)
+        if index is None:
+            index = self.order.next(self.np_random)
+        example = self.examples[index]
         self._torch_seed = int(self.np_random.integers(2**62))
-        self._generator = None
-        if index not in self._prompt_cache:
-            ids, truncated = self._encode_prompt(self._example)
-            # An array, so that every reset copies it into the context buffer as a memcpy
-            # (from a list, numpy converts a few hundred ints one by one).
-            self._prompt_cache[index] = (np.array(ids, dtype=np.int64), truncated)
-        prompt_ids, self._prompt_truncated = self._prompt_cache[index]
-        self._n = 0
-        self._append(prompt_ids)
-        self._ctx_text, self._ctx_stream = "", None
-        if self.obs_mode == "text":  # only text observations decode the context as it grows
-            self._ctx_text = self.lm.decode(prompt_ids.tolist())
-            self._ctx_stream = self.lm.detokenizer(skip_special_tokens=False)
-        self._synced = 0  # context tokens the LM state covers; 0 means "start afresh"
+        self._generator: torch.Generator | None = None
+        prompt_ids, truncated = self.prompts.encode(index, example)
+        self.episode = Episode(example, truncated)
+        self.context.start(prompt_ids)
+        self.lm_state.restart()
         self._start_turn()
-        self._turns: list[str] = []
-        self._turn_rewards: list[float] = []
-        self._last_components: dict[str, float] = {}
-        self._episode_return = 0.0
-        self._episode_over = False
         self._partner_due = False
-        self._started = True
         self._on_reset()
 
     def _start_turn(self) -> None:
-        self._turn_tokens: list[int] = []
-        self._gen_text = ""
-        self._gen_step = self.lm.detokenizer(skip_special_tokens=True).step_fn()
-        self._potential = 0.0  # dense shaping: the metric of the turn so far
+        self.turn = Turn(self.lm)
+        self.shaping.start_turn()
 
-    def _step_core(self, action: Any) -> tuple[float, bool, bool, dict[str, Any]]:
-        """Apply the action; returns reward, terminated, truncated and extra info."""
-        if not self._started:
+    def parse_action(self, action: Any) -> ParsedAction:
+        """Validate ``action`` against the episode's state; changes nothing. Raises
+        :class:`~textgym.errors.ResetNeeded` or :class:`~textgym.errors.InvalidAction`."""
+        if self.episode is None:
             raise ResetNeeded("step() was called before reset(): call env.reset() first")
-        if self._episode_over:
+        if self.episode.over:
             raise ResetNeeded(
                 "step() was called after the episode ended (terminated or truncated): "
                 "call env.reset() to start a new one"
             )
-        extra: dict[str, Any] = {}
-        tokens, close_turn = self._action_tokens(action, extra)
-        reward = 0.0
-        if self.kl_coef > 0:
-            # One token per step here (token or topk): the penalty of the chosen token,
-            # kl_coef * (log pi - log p_ref) when the agent told us log pi, else the
-            # reference NLL kl_coef * -log p_ref (the KL plus pi's entropy, in expectation).
-            ref_logprob = float(self.lm_logits.float().log_softmax(-1)[tokens[0]])
-            policy_logprob = self.policy_logprob if self.policy_logprob is not None else 0.0
-            self.policy_logprob = None
-            extra["ref_logprob"] = ref_logprob
-            extra["kl_penalty"] = self.kl_coef * (policy_logprob - ref_logprob)
-            reward -= extra["kl_penalty"]
+        return self.action_interface.parse(action)
+
+    def apply_action(self, parsed: ParsedAction) -> StepOutcome:
+        """Play a parsed action: add its tokens, and score the turn if it ended."""
+        episode = self.episode
+        assert episode is not None
+        extra = dict(parsed.info)
+        reward = self._kl_penalty(parsed.tokens[0], extra) if self.kl_coef > 0 else 0.0
         ended_by_eos = out_of_budget = False
-        for token in tokens:
+        for token in parsed.tokens:
             self._push_agent_token(token)
             ended_by_eos = token in self.lm.eos_ids
-            out_of_budget = len(self._turn_tokens) >= self.max_new_tokens
+            out_of_budget = len(self.turn) >= self.max_new_tokens
             if ended_by_eos or out_of_budget:
                 break
-        if close_turn and not ended_by_eos:
+        if parsed.close_turn and not ended_by_eos:
             # An utterance is a whole turn: it ends complete, not cut off. A shorter one
             # without an end token gets one; one that fills the budget is complete as is.
             if not out_of_budget:
@@ -331,303 +327,144 @@ class TextEnv(gym.Env):
             text = self.generation
             components = self._score_turn(text)
             score = float(components["reward"])
-            reward += score - self._potential if self.reward_shaping == "dense" else score
-            self._last_components = components
-            self._turns.append(text)
-            self._turn_rewards.append(score)
-            if len(self._turns) >= self.num_turns:
+            reward += self.shaping.end(score)
+            episode.components = components
+            episode.turns.append(text)
+            episode.turn_rewards.append(score)
+            if len(episode.turns) >= self.num_turns:
                 terminated, truncated = ended_by_eos, not ended_by_eos
-                self._episode_over = True
+                episode.over = True
             else:
                 self._partner_due = True  # the next turn starts after the partner's reply
             extra["generation"] = text
-        elif self.reward_shaping == "dense":
-            score = float(self._score_turn(self.generation)["reward"])
-            reward += score - self._potential
-            self._potential = score
-        self._episode_return += reward
+        else:
+            reward += self.shaping.step(lambda: float(self._score_turn(self.generation)["reward"]))
+        episode.total += reward
         extra["turn_ended"] = turn_ended
         extra["turn_truncated"] = out_of_budget and not ended_by_eos
-        return reward, terminated, truncated, extra
+        return StepOutcome(reward, terminated, truncated, extra)
+
+    def _kl_penalty(self, token: int, extra: dict[str, Any]) -> float:
+        # One token per step here (token or topk); the agent's log pi is used once.
+        assert self.lm_state.logits is not None
+        penalty, extra["ref_logprob"] = self.kl_penalty(
+            self.lm_state.logits, token, self.policy_logprob
+        )
+        self.policy_logprob, extra["kl_penalty"] = None, penalty
+        return -penalty
+
+    def end_episode(self) -> None:
+        """End the episode where it stands (a caller's step cap truncates it): no partner
+        reply is due and the next step needs a reset."""
+        assert self.episode is not None
+        self.episode.over, self._partner_due = True, False
 
     def _eos_rank(self, token: int) -> int:
         # Close turns with the tokenizer's own EOS when it is an end token.
         return 0 if token == self.lm.tokenizer.eos_token_id else 1 + token
 
-    def _action_tokens(self, action: Any, extra: dict[str, Any]) -> tuple[list[int], bool]:
-        """The tokens an action adds, and whether the turn must close after them."""
-        if self.action_mode == "token":
-            return [as_token(action, self.lm.vocab_size)], False
-        if self.action_mode == "topk":
-            assert self._proposals is not None
-            index = as_token(action, self.topk, what="proposal index")
-            if not self._proposals.mask[index]:
-                extra["invalid_action"] = True
-                index = 0
-            return [int(self._proposals.ids[index])], False
-        tokens = as_utterance(action, self.lm)
-        if len(tokens) > self.max_new_tokens:
-            # Cut off by the budget: like a token-by-token turn that runs out of it.
-            extra["utterance_truncated"] = True
-            return tokens[: self.max_new_tokens], False
-        return tokens, True
-
     def _push_agent_token(self, token: int) -> None:
-        # The hot path of `tokens` mode (tens of thousands of calls a second): the common
-        # case writes straight into the buffer instead of going through _append.
-        if self.obs_mode == "text" or self._lead + self._n >= len(self._ids_buf):
-            self._append([token])
-        else:
-            self._ids_buf[self._lead + self._n] = token
-            self._n += 1
-        self._turn_tokens.append(token)
-        piece = self._gen_step(token)
-        if piece:
-            self._gen_text += piece
+        self.context.push(token)
+        self.turn.push(token)
 
-    def _append(self, ids: list[int] | np.ndarray) -> None:
-        end = self._n + len(ids)
-        if self._lead + end > len(self._ids_buf):
-            size = self._lead + max(end, 2 * (len(self._ids_buf) - self._lead))
-            self._ids_buf = np.resize(self._ids_buf, size)
-            self._mask_buf = np.resize(self._mask_buf, size)
-            self._mask_buf[self._lead :] = 1
-        if len(ids) == 1:
-            self._ids_buf[self._lead + self._n] = ids[0]
-        else:
-            self._ids_buf[self._lead + self._n : self._lead + end] = ids
-        if self.obs_mode == "text" and self._n:
-            for token in ids:
-                piece = self._ctx_stream.step(token)
-                if piece:
-                    self._ctx_text += piece
-        self._n = end
-
-    # -- phase 2: LM state -----------------------------------------------------------------
+    # -- phase 2: the partner and the LM state ---------------------------------------------
     @property
-    def tracks_lm(self) -> bool:
-        return self.tracks_hidden or self.tracks_logits
+    def partner_due(self) -> bool:
+        """True after a non-final turn: the partner replies before the next turn."""
+        return self._partner_due
 
-    def lm_pending(self) -> tuple[bool, list[int]]:
-        """``(restart, ids)``: the context tokens the LM state does not cover yet; with
-        ``restart`` the state must be rebuilt from ``ids`` (the whole context)."""
-        start = self._lead + self._synced
-        return self._synced == 0, self._ids_buf[start : self._lead + self._n].tolist()
+    def partner_request(self) -> list[int] | None:
+        """The partner LM's prompt when its reply needs the LM (the caller generates the
+        reply with :meth:`partner_sampling` and passes it to :meth:`partner_apply`), else
+        None."""
+        return None
 
-    def lm_set_state(self, logits: Any, hidden: Any) -> None:
-        """Store the LM state after the pending tokens (the vector env calls this)."""
-        self.lm_logits, self.lm_hidden = logits, hidden
-        self._synced = self._n
-        if self._proposals is not None:
-            self._proposals.update(logits)
+    def partner_sampling(self) -> dict[str, Any]:
+        """Keyword arguments of ``LM.generate`` for the partner's reply."""
+        return {}
 
-    def _sync_lm(self) -> None:
-        if not self.tracks_lm:
-            return
-        restart, ids = self.lm_pending()
-        if restart:
-            self._stream = self.lm.stream(ids, hidden=self.tracks_hidden)
-        else:
-            self._stream.extend(ids)
-        self.lm_set_state(self._stream.logits, self._stream.hidden)
+    def partner_apply(self, reply_ids: list[int] | None) -> None:
+        """Append the partner's reply (the generated ids, or None for a partner that needs
+        no LM) to the context and start the agent's next turn."""
+        self._partner_due = False
+        self._start_turn()
 
-    # -- phase 3: observation and info -----------------------------------------------------
-    def _finish(self, embedding: Any = None) -> tuple[Any, dict[str, Any]]:
-        return self._observation(embedding), self._info()
-
-    def _observation(self, embedding: Any = None) -> Any:
-        if self.obs_mode == "tokens":
-            # Left padding: the newest token is always at the last position.
-            window = slice(self._n, self._n + self._lead)
-            return {
-                "input_ids": self._ids_buf[window].copy(),
-                "attention_mask": self._mask_buf[window].copy(),
-            }
-        if self.obs_mode == "text":
-            # Keep the end of the context: the newest text is what the agent acts on.
-            return sanitize(self._ctx_text[-self.max_obs_chars :])
-        if embedding is None:
-            embedding = self.lm_hidden if self.embedding_model == "lm" else self._minilm()
-        context = np.asarray(embedding.float().cpu(), dtype=np.float32)
-        if self.obs_mode == "embedding":
-            return context
-        import torch
-
-        proposals = self._proposals
-        ids = torch.as_tensor(proposals.ids, device=self.lm.device)
-        table = self.lm.model.get_input_embeddings().weight
-        with torch.inference_mode():
-            vectors = table[ids].float().cpu().numpy()  # (k, d)
-        # Copy and repetition features: does proposal i occur in the context before this
-        # turn (the document, the source sentence, the user's message), or in the turn?
-        start = self._lead + self._n - len(self._turn_tokens)
-        before = self._ids_buf[self._lead : start]
-        return {
-            "context": context,
-            "proposals": vectors,
-            "proposal_logprobs": proposals.logprobs.copy(),
-            "proposal_in_context": np.isin(proposals.ids, before).astype(np.float32),
-            "proposal_in_turn": np.isin(proposals.ids, self._turn_tokens).astype(np.float32),
-        }
-
-    def embedding_text(self) -> str:
-        """The text a MiniLM embedding observation encodes: the context without markup."""
-        return self.lm.decode(self.context_ids, skip_special_tokens=True)
-
-    def _minilm(self) -> Any:
-        from textgym.rewards.similarity import MiniLMEncoder
-
-        return MiniLMEncoder.shared().encode([self.embedding_text()])[0]
-
-    @property
-    def context_ids(self) -> list[int]:
-        """The whole context so far (prompt, agent tokens, partner turns); a copy."""
-        return self._ids_buf[self._lead : self._lead + self._n].tolist()
-
-    @property
-    def generation(self) -> str:
-        """The agent's current (or just finished) turn as text, without special tokens."""
-        return self._gen_text.strip()
-
-    @property
-    def example(self) -> Example | None:
-        return self._example
-
-    def action_masks(self) -> np.ndarray:
-        """Valid actions (sb3-contrib's MaskablePPO convention): with ``topk``, which
-        proposals are valid; otherwise all True."""
-        if self.action_mode == "topk":
-            assert self._proposals is not None
-            return self._proposals.mask.copy()
-        if self.action_mode == "token":
-            return np.ones(self.lm.vocab_size, dtype=bool)
-        raise TypeError("action_masks() applies to Discrete action modes ('token', 'topk')")
-
-    def _info(self) -> dict[str, Any]:
-        ex = self._example
-        assert ex is not None
-        info: dict[str, Any] = {
-            "example_id": ex.id,
-            "prompt": ex.prompt,
-            "generation": self.generation,
-            "references": list(ex.references),
-            "turn": len(self._turns),
-            "num_new_tokens": len(self._turn_tokens),
-            "prompt_truncated": self._prompt_truncated,
-            "metric_signature": self.reward_fn.signature,
-        }
-        if self._proposals is not None and not self._episode_over:
-            info["proposal_ids"] = self._proposals.ids.copy()
-            info["proposal_probs"] = self._proposals.probs.copy()
-            info["action_mask"] = self._proposals.mask.copy()
-            info["proposal_texts"] = [self.lm.decode([t]) for t in self._proposals.ids]
-        if self._last_components:
-            info["reward_components"] = dict(self._last_components)
-        if self._episode_over:
-            info["episode_return"] = self._episode_return
-        return info
-
-    # -- prompt ----------------------------------------------------------------------------
-    def _encode_prompt(self, example: Example) -> tuple[list[int], bool]:
-        """Token ids of the example's prompt, cut to ``max_prompt_tokens`` if needed.
-
-        Truncation policy: the example's text (not the instruction or chat markup) loses
-        its end, replaced by ``" ..."``, until the prompt fits; ``prompt_overflow="error"``
-        raises instead.
-        """
-        content = example.prompt
-        ids = self._render_prompt(content)
-        if len(ids) <= self.max_prompt_tokens:
-            return ids, False
-        if self.prompt_overflow == "error":
-            raise ValueError(
-                f"example {example.id!r} has a prompt of {len(ids)} tokens, more than "
-                f"max_prompt_tokens={self.max_prompt_tokens}; raise max_prompt_tokens or use "
-                "prompt_overflow='truncate'"
-            )
-        content_ids = self.lm.encode(content)
-        keep = len(content_ids) - (len(ids) - self.max_prompt_tokens)
-        while keep > 0:
-            ids = self._render_prompt(self.lm.decode(content_ids[:keep]) + _ELLIPSIS)
-            if len(ids) <= self.max_prompt_tokens:
-                return ids, True
-            keep -= max(1, len(ids) - self.max_prompt_tokens)
-        raise ValueError(
-            f"max_prompt_tokens={self.max_prompt_tokens} cannot hold even the instruction and "
-            f"chat markup of example {example.id!r}; raise max_prompt_tokens"
-        )
-
-    def _render_prompt(self, content: str) -> list[int]:
-        if self.chat:
-            return self.lm.encode(self.lm.chat.render(self._prompt_messages(content)))
-        return self.lm.encode(self._prompt_text(content))
-
-    # -- rendering -------------------------------------------------------------------------
-    def render(self) -> str | None:
-        if self.render_mode is None:
-            gym.logger.warn("render() was called without a render_mode; pass render_mode=")
-            return None
-        text = self._render_text()
-        if self.render_mode == "human":
-            print(text, flush=True)
-            return None
-        return text
-
-    def _render_text(self) -> str:
-        if self._example is None:
-            return f"[{self.task}] (call reset() to start an episode)"
-        ex = self._example
-        lines = [f"[{self.task}] example {ex.id}", f"prompt:     {ex.prompt}"]
-        lines += [f"turn {i + 1}:     {t}" for i, t in enumerate(self._turns)]
-        if not self._episode_over:
-            lines.append(f"generating: {self.generation}")
-        lines += [f"reference:  {r}" for r in ex.references[:3]]
-        if self._last_components:
-            parts = ", ".join(f"{k}={v:.3f}" for k, v in self._last_components.items())
-            lines.append(f"reward:     {parts}")
-        return "\n".join(lines)
-
-    def _torch_generator(self) -> Any:
-        """The episode's torch generator, seeded from ``np_random`` at reset."""
+    def torch_generator(self) -> "torch.Generator":
+        """The episode's torch generator (partner sampling), seeded from ``np_random`` at
+        reset."""
         import torch
 
         if self._generator is None:
             self._generator = torch.Generator(device="cpu").manual_seed(self._torch_seed)
         return self._generator
 
+    @property
+    def tracks_lm(self) -> bool:
+        """The environment keeps the LM's state after the context (logits, hidden state)."""
+        return self.lm_state.tracks
 
-def partner_replies(envs: list[TextEnv]) -> None:
-    """Give every environment whose partner is due its reply. LM replies of all of them
-    come from one batched ``generate`` per sampling setting (one, in practice); each row
-    draws from its own environment's seeded generator, so a row does not depend on its
-    batch."""
-    due = [env for env in envs if env.partner_due]
-    replies: dict[int, list[int] | None] = {id(env): None for env in due}
-    groups: dict[tuple, list[tuple[TextEnv, list[int]]]] = {}
-    for env in due:
-        request = env.partner_request()
-        if request is not None:
-            key = tuple(sorted(env.partner_sampling().items()))
-            groups.setdefault(key, []).append((env, request))
-    for key, rows in groups.items():
-        outputs = rows[0][0].lm.generate(
-            [request for _, request in rows],
-            **dict(key),
-            generator=[env._torch_generator() for env, _ in rows],
-        )
-        replies.update((id(env), out) for (env, _), out in zip(rows, outputs, strict=True))
-    for env in due:
-        env.partner_apply(replies[id(env)])
+    def lm_pending(self) -> tuple[bool, list[int]]:
+        """``(restart, ids)``: the context tokens the LM state does not cover yet; with
+        ``restart`` the state must be rebuilt from ``ids`` (the whole context)."""
+        return self.lm_state.pending(self.context)
+
+    def lm_set_state(self, logits: "torch.Tensor", hidden: "torch.Tensor | None") -> None:
+        """Store the LM state after the pending tokens (a batching caller computed it)."""
+        self.lm_state.set(logits, hidden, self.context)
+
+    def sync_lm(self) -> None:
+        """Phase 2 for one environment: extend its own KV-cached stream."""
+        self.lm_state.sync(self.context)
+
+    @property
+    def lm_hidden(self) -> "torch.Tensor | None":
+        return self.lm_state.hidden
+
+    # -- phase 3: observation and info -----------------------------------------------------
+    def observe(self, embedding: "torch.Tensor | None" = None) -> tuple[Any, dict[str, Any]]:
+        """The observation and info after phases 1 and 2; ``embedding`` is the context's
+        MiniLM embedding when a batching caller computed it."""
+        return self.observation_interface.observe(self, embedding), self._info()
+
+    def embedding_text(self) -> str:
+        """The text a MiniLM embedding observation encodes: the context without markup."""
+        return self.lm.decode(self.context_ids, skip_special_tokens=True)
+
+    @property
+    def context_ids(self) -> list[int]:
+        """The whole context so far (prompt, agent tokens, partner turns); a copy."""
+        return self.context.ids().tolist()
+
+    @property
+    def generation(self) -> str:
+        """The agent's current (or just finished) turn as text, without special tokens."""
+        return self.turn.text
+
+    @property
+    def example(self) -> Example | None:
+        return self.episode.example if self.episode is not None else None
+
+    @property
+    def episode_over(self) -> bool:
+        """The episode ended (terminated, truncated or by :meth:`end_episode`)."""
+        return self.episode is None or self.episode.over
+
+    def _info(self) -> dict[str, Any]:
+        assert self.episode is not None
+        info = self.episode.info(self.reward_fn.signature)
+        info["generation"] = self.generation
+        info["num_new_tokens"] = len(self.turn)
+        if self.proposals is not None and not self.episode.over:
+            info.update(self.proposals.info(self.lm))
+        return info
+
+    def render_text(self) -> str:
+        """The episode so far as text (what ``render_mode="ansi"`` returns)."""
+        if self.episode is None:
+            return f"[{self.task}] (call reset() to start an episode)"
+        return self.episode.render(self.task, self.generation)
 
 
-def _check_choice(name: str, value: Any, choices: Any) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not supported: choose one of {list(choices)}")
+TextEnv.__init__.__doc__ = COMMON_DOC
 
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-__all__ = ["TextEnv", "partner_replies"]
+__all__ = ["StepOutcome", "TextEnv", "partner_replies"]

@@ -21,6 +21,10 @@ _CACHE: dict[tuple[str, str, str], "LM"] = {}
 # End-of-turn tokens of common chat formats; whichever exist in a vocabulary end a turn.
 _END_TOKENS = ("<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end|>", "</s>", "<eos>")
 
+# The most characters one token is assumed to cover when a long text is cut before it is
+# tokenised (SmolLM2's longest token has 81); see LM.encode_prefix.
+MAX_CHARS_PER_TOKEN = 128
+
 
 def load_lm(
     model: str = models.DEFAULT_MODEL, device: str = "cpu", dtype: str | None = None
@@ -116,6 +120,16 @@ class LM:
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``, without BOS/EOS; special-token strings are recognised."""
         return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def encode_prefix(self, text: str, max_tokens: int) -> tuple[list[int], bool]:
+        """``(ids, cut)``: the ids of the beginning of ``text``, at least its first
+        ``max_tokens`` tokens, from at most ``max_tokens * MAX_CHARS_PER_TOKEN`` characters,
+        so that a text of megabytes costs what the budget uses; ``cut`` is True when
+        characters were left out (tokens well before the cut are those of the whole text)."""
+        limit = max_tokens * MAX_CHARS_PER_TOKEN
+        if len(text) <= limit:
+            return self.encode(text), False
+        return self.encode(text[:limit]), True
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)

@@ -7,7 +7,13 @@ generator. A partner without LM returns ``None`` there and writes its reply itse
 (``reply``) from the environment's seeded numpy generator.
 """
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from textgym.lm import LM
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_PERSONA = (
     "You are a person chatting with an assistant. Reply to the assistant's last message "
@@ -82,6 +88,47 @@ class ElizaPartner:
         return "Please tell me more."
 
 
+class PartnerHost(Protocol):
+    """The partner side of the phase protocol (``TextEnv`` provides it)."""
+
+    lm: LM
+
+    @property
+    def partner_due(self) -> bool: ...
+
+    def partner_request(self) -> list[int] | None: ...
+
+    def partner_sampling(self) -> dict[str, Any]: ...
+
+    def torch_generator(self) -> "torch.Generator": ...
+
+    def partner_apply(self, reply_ids: list[int] | None) -> None: ...
+
+
+def partner_replies(envs: Sequence[PartnerHost]) -> None:
+    """Give every environment whose partner is due its reply. LM replies of all of them
+    come from one batched ``generate`` per sampling setting (one, in practice); each row
+    draws from its own environment's seeded generator, so a row does not depend on its
+    batch."""
+    due = [env for env in envs if env.partner_due]
+    replies: dict[int, list[int] | None] = {id(env): None for env in due}
+    groups: dict[tuple, list[tuple[PartnerHost, list[int]]]] = {}
+    for env in due:
+        request = env.partner_request()
+        if request is not None:
+            key = tuple(sorted(env.partner_sampling().items()))
+            groups.setdefault(key, []).append((env, request))
+    for key, rows in groups.items():
+        outputs = rows[0][0].lm.generate(
+            [request for _, request in rows],
+            **dict(key),
+            generator=[env.torch_generator() for env, _ in rows],
+        )
+        replies.update((id(env), out) for (env, _), out in zip(rows, outputs, strict=True))
+    for env in due:
+        env.partner_apply(replies[id(env)])
+
+
 def make_partner(kind: str, lm: Any, **kwargs: Any) -> LMPartner | ElizaPartner:
     if kind == "lm":
         return LMPartner(lm, **kwargs)
@@ -90,4 +137,11 @@ def make_partner(kind: str, lm: Any, **kwargs: Any) -> LMPartner | ElizaPartner:
     raise ValueError(f"partner={kind!r} is not supported: choose 'lm' or 'eliza'")
 
 
-__all__ = ["DEFAULT_PERSONA", "ElizaPartner", "LMPartner", "make_partner"]
+__all__ = [
+    "DEFAULT_PERSONA",
+    "ElizaPartner",
+    "LMPartner",
+    "PartnerHost",
+    "make_partner",
+    "partner_replies",
+]

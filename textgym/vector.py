@@ -26,7 +26,10 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
-from textgym.core import TextEnv, partner_replies
+from textgym.actions import ParsedAction
+from textgym.core import TextEnv
+from textgym.errors import InvalidAction, ResetNeeded
+from textgym.partners import partner_replies
 
 
 class TextVectorEnv(VectorEnv):
@@ -115,7 +118,9 @@ class TextVectorEnv(VectorEnv):
         if first.tracks_lm:
             from textgym.batching import BatchedContexts
 
-            self._batch = BatchedContexts(self.lm, self.num_envs, hidden=first.tracks_hidden)
+            self._batch = BatchedContexts(
+                self.lm, self.num_envs, hidden=first.lm_state.tracks_hidden
+            )
         self._observations = create_empty_array(self.single_observation_space, self.num_envs)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
@@ -129,16 +134,15 @@ class TextVectorEnv(VectorEnv):
         as ``SyncVectorEnv`` does. ``options`` go to every sub-environment, except that
         ``options["example_index"]`` may also be a sequence with one index (or None) per
         sub-environment."""
-        if seed is None or isinstance(seed, (int, np.integer)):
-            seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} environments")
-        for env, env_seed, env_options in zip(
-            self.envs, seeds, self._split_options(options), strict=True
-        ):
-            env._reset_core(seed=env_seed, options=env_options)
+        seeds = self._split_seeds(seed)
+        rows = self._split_options(options)
+        for i, (env, env_options) in enumerate(zip(self.envs, rows, strict=True)):
+            try:  # check every row before any resets: a rejected reset changes nothing
+                env.example_index(env_options)
+            except ValueError as err:
+                raise ValueError(f"sub-environment {i}: {err}") from err
+        for env, env_seed, env_options in zip(self.envs, seeds, rows, strict=True):
+            env.start_episode(seed=env_seed, options=env_options)
         self._autoreset[:] = False
         self._elapsed[:] = 0
         self._started = True
@@ -146,42 +150,65 @@ class TextVectorEnv(VectorEnv):
         obs, infos = self._finish_all([{} for _ in self.envs])
         return obs, infos
 
+    def _split_seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
+        if seed is None or isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            return [None if seed is None else int(seed) + i for i in range(self.num_envs)]
+        if not isinstance(seed, (Sequence, np.ndarray)) or isinstance(seed, str):
+            raise ValueError(
+                f"seed={seed!r} is not an int, None or a sequence of one per sub-environment"
+            )
+        seeds = list(seed)
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} environments")
+        for i, value in enumerate(seeds):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            ):
+                raise ValueError(f"seed {value!r} of sub-environment {i} is not an int or None")
+        return [None if value is None else int(value) for value in seeds]
+
     def _split_options(self, options: dict | None) -> list[dict | None]:
         index = (options or {}).get("example_index")
         if index is None or isinstance(index, (int, np.integer)):
             return [options] * self.num_envs
+        if not isinstance(index, (Sequence, np.ndarray)) or isinstance(index, str):
+            raise ValueError(
+                f"options['example_index']={index!r} (type {type(index).__name__}) is not an "
+                "integer or a sequence of one index (or None) per sub-environment"
+            )
         index = list(index)
         if len(index) != self.num_envs:
             raise ValueError(
                 f"options['example_index'] has {len(index)} entries for {self.num_envs} "
                 "environments: give one index (or None) per sub-environment, or one int"
             )
+        assert options is not None
         rest = {k: v for k, v in options.items() if k != "example_index"}
         return [rest if i is None else {**rest, "example_index": i} for i in index]
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Step every sub-environment. The whole batch is checked first (its shape, and
+        each row's action against that row's state), so a rejected step raises naming the
+        row and the value and leaves every sub-environment as it was."""
         if not self._started:
-            from textgym.errors import ResetNeeded
-
             raise ResetNeeded("step() was called before reset(): call envs.reset() first")
+        parsed = self._parse_actions(actions)
         n = self.num_envs
         rewards = np.zeros(n, dtype=np.float64)
         terminations = np.zeros(n, dtype=bool)
         truncations = np.zeros(n, dtype=bool)
         extras: list[dict[str, Any]] = []
-        for i, (env, action) in enumerate(
-            zip(self.envs, self._iterate_actions(actions), strict=True)
-        ):
-            if self._autoreset[i]:
-                env._reset_core()
+        for i, (env, action) in enumerate(zip(self.envs, parsed, strict=True)):
+            if action is None:  # NEXT_STEP autoreset: this step starts the next episode
+                env.start_episode()
                 self._elapsed[i] = 0
                 extras.append({})
                 continue
-            reward, terminated, truncated, extra = env._step_core(action)
+            reward, terminated, truncated, extra = env.apply_action(action)
             self._elapsed[i] += 1
             if self.max_episode_steps is not None and self._elapsed[i] >= self.max_episode_steps:
                 if not (terminated or truncated):
-                    env._episode_over, env._partner_due = True, False
+                    env.end_episode()
                 truncated = truncated or not terminated
             rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
             extras.append(extra)
@@ -195,6 +222,24 @@ class TextVectorEnv(VectorEnv):
             self._autoreset = done
         return obs, rewards, terminations, truncations, infos
 
+    def _parse_actions(self, actions: Any) -> list[ParsedAction | None]:
+        """Every row's parsed action (None for a row that autoresets), or an error naming
+        the first invalid row; changes nothing."""
+        parsed: list[ParsedAction | None] = []
+        for i, (env, action) in enumerate(
+            zip(self.envs, self._iterate_actions(actions), strict=True)
+        ):
+            if self._autoreset[i]:
+                parsed.append(None)
+                continue
+            try:
+                parsed.append(env.parse_action(action))
+            except (InvalidAction, ResetNeeded) as err:
+                raise type(err)(
+                    f"sub-environment {i}: {err} (no sub-environment was stepped)"
+                ) from err
+        return parsed
+
     def _reset_done(self, rows: np.ndarray, obs: Any, infos: dict) -> tuple[Any, dict]:
         """SAME_STEP autoreset: keep the final observations and infos, reset those rows."""
         final_obs = [None] * self.num_envs
@@ -204,7 +249,7 @@ class TextVectorEnv(VectorEnv):
         for i in rows:
             final_infos = self._add_info(final_infos, self._info_row(infos, i), int(i))
         for i in rows:
-            self.envs[i]._reset_core()
+            self.envs[i].start_episode()
             self._elapsed[i] = 0
         self._sync_lm()
         obs, infos = self._finish_all(
@@ -243,14 +288,23 @@ class TextVectorEnv(VectorEnv):
             row[key] = cls._info_row(value, i) if isinstance(value, dict) else value[i]
         return row
 
-    def _iterate_actions(self, actions: Any) -> Any:
+    def _iterate_actions(self, actions: Any) -> list[Any]:
         if isinstance(actions, (list, tuple)):  # e.g. one text utterance per sub-env
             if len(actions) != self.num_envs:
-                raise ValueError(f"got {len(actions)} actions for {self.num_envs} environments")
+                raise InvalidAction(
+                    f"got {len(actions)} actions for {self.num_envs} environments: pass one "
+                    "action per sub-environment"
+                )
             return list(actions)
-        actions = np.asarray(actions)
+        try:
+            actions = np.asarray(actions)
+        except ValueError as err:  # ragged nested sequences
+            raise InvalidAction(
+                f"actions of type {type(actions).__name__} are not one array: pass one action "
+                f"per sub-environment, shape {self.action_space.shape} ({err})"
+            ) from err
         if actions.shape[:1] != (self.num_envs,):
-            raise ValueError(
+            raise InvalidAction(
                 f"actions of shape {actions.shape} do not match {self.num_envs} environments: "
                 f"pass one action per sub-environment, shape {self.action_space.shape}"
             )
@@ -276,15 +330,15 @@ class TextVectorEnv(VectorEnv):
         rows = range(self.num_envs) if only is None else sorted(only)
         embeddings: dict[int, Any] = {}
         first = self.envs[0]
-        if first.obs_mode in ("embedding", "proposals") and first.embedding_model == "minilm":
-            from textgym.rewards.similarity import MiniLMEncoder
+        if first.observation_interface.encodes_text:
+            from textgym.encoders import MiniLMEncoder
 
             texts = [self.envs[i].embedding_text() for i in rows]
             embeddings = dict(zip(rows, MiniLMEncoder.shared().encode(texts), strict=True))
         observations, infos = [], {}
         for i, env in enumerate(self.envs):
             if i in rows:
-                obs, info = env._finish(embeddings.get(i))
+                obs, info = env.observe(embeddings.get(i))
                 info.update(extras[i])
             else:
                 assert previous is not None
@@ -320,7 +374,7 @@ class TextVectorEnv(VectorEnv):
     def render(self) -> tuple[str, ...] | None:
         if self.render_mode != "ansi":
             return None
-        return tuple(env._render_text() for env in self.envs)
+        return tuple(env.render_text() for env in self.envs)
 
     def close_extras(self, **kwargs: Any) -> None:
         for env in self.envs:

@@ -175,3 +175,72 @@ def test_prompt_limit_too_small_for_the_instruction():
     )
     with pytest.raises(ValueError, match="cannot hold even the instruction"):
         env.reset(seed=0)
+
+
+def _record_encodes(lm, monkeypatch):
+    """The length of every text the environment's tokenizer encodes."""
+    lengths, encode = [], lm.encode
+
+    def recording(text):
+        lengths.append(len(text))
+        return encode(text)
+
+    monkeypatch.setattr(lm, "encode", recording)
+    return lengths
+
+
+def test_a_megabyte_document_is_cut_before_it_is_tokenised(monkeypatch):
+    from textgym.lm import MAX_CHARS_PER_TOKEN
+
+    huge = "The committee met again to discuss the harbour budget. " * 20_000  # 1.1 MB
+    env = make(
+        "TextSummarization-v0", dataset=[{"prompt": huge, "reference": "x"}], max_prompt_tokens=200
+    ).unwrapped
+    lengths = _record_encodes(env.lm, monkeypatch)
+    _, info = env.reset(seed=0)
+    assert info["prompt_truncated"] and len(env.context_ids) <= 200
+    assert max(lengths) < 200 * MAX_CHARS_PER_TOKEN + 500  # the instruction and markup
+    assert "...<|im_end|>" in env.lm.decode(env.context_ids)
+
+
+def test_a_megabyte_utterance_is_cut_before_it_is_tokenised(monkeypatch):
+    env = make("TextTranslation-v0", action_mode="utterance", max_new_tokens=8).unwrapped
+    env.reset(seed=0)
+    before = env.context_ids
+    lengths = _record_encodes(env.lm, monkeypatch)
+    _, _, terminated, truncated, info = env.step("hola " * 200_000)
+    assert max(lengths) <= 9 * 128
+    assert info["utterance_truncated"] and truncated and not terminated
+    assert env.context_ids[: len(before)] == before and len(env.context_ids) == len(before) + 8
+
+
+def test_lone_surrogates_in_an_utterance_become_replacement_characters():
+    env = make("TextTranslation-v0", action_mode="utterance").unwrapped
+    env.reset(seed=0)
+    _, _, terminated, _, info = env.step("hola \ud800 mundo")
+    assert terminated and info["generation"] == "hola \ufffd mundo"
+
+
+@pytest.mark.parametrize(
+    "action",
+    [[[1, 2], [3]], [1, [2]], {"ids": [1]}, np.array([[1, 2]]), np.array([1.5]), 3],
+)
+def test_malformed_utterances_raise_invalid_action_and_lose_nothing(action):
+    env = make("TextTranslation-v0", action_mode="utterance").unwrapped
+    env.reset(seed=0)
+    before = env.context_ids
+    with pytest.raises(gym.error.InvalidAction, match="utterance action"):
+        env.step(action)
+    assert env.context_ids == before
+
+
+@pytest.mark.parametrize("index", [1.5, True, "0", -1, 10**9, np.float64(2.0)])
+def test_bad_example_index_is_rejected_before_anything_changes(index):
+    env = make("TextTranslation-v0").unwrapped
+    env.reset(seed=0)
+    env.step(100)
+    before = env.context_ids
+    with pytest.raises(ValueError, match="example_index"):
+        env.reset(options={"example_index": index})
+    assert env.context_ids == before
+    env.step(101)

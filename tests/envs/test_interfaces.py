@@ -77,7 +77,7 @@ def test_lm_embedding_matches_full_forward_and_updates_incrementally(env_id):
     lm = env.lm
     assert env.observation_space == spaces.Box(-np.inf, np.inf, (64,), np.float32)
     obs, info = env.reset(seed=0)
-    stream = env._stream
+    stream = env.lm_state.stream
     forwarded = []  # lengths of the model's forward inputs, during the current step
 
     def count(module, args, kwargs):
@@ -95,7 +95,7 @@ def test_lm_embedding_matches_full_forward_and_updates_incrementally(env_id):
         per_step.append(list(forwarded))
         observations.append((obs, env.context_ids))
         # The same KV-cached stream, extended with exactly the new context tokens.
-        assert env._stream is stream and stream.ids == env.context_ids
+        assert env.lm_state.stream is stream and stream.ids == env.context_ids
     if env_id == DIALOGUE:
         assert len(info["user_turns"]) == 2 and info["user_turns"][1]
         # The partner's generation, then one forward over the agent's <|im_end|> and
@@ -211,9 +211,9 @@ def test_proposal_flags_mark_copies_and_repeats(env_id):
     logits = torch.zeros(VOCAB)
     other = next(t for t in range(900, VOCAB) if t not in before and t != fresh)
     logits[[copy, fresh, other, 5000]] = torch.tensor([9.0, 8.0, 7.0, 6.0])
-    env._proposals.update(logits)
-    obs = env._observation()
-    assert env._proposals.ids.tolist()[:3] == [copy, fresh, other]
+    env.proposals.update(logits)
+    obs, _ = env.observe()
+    assert env.proposals.ids.tolist()[:3] == [copy, fresh, other]
     assert obs["proposal_in_context"][:3].tolist() == [1.0, 0.0, 0.0]
     assert obs["proposal_in_turn"][:3].tolist() == [0.0, 1.0, 0.0]
     assert obs["proposal_in_context"].dtype == np.float32
@@ -224,8 +224,8 @@ def test_topk_never_proposes_im_start_but_may_propose_eos():
     env.reset(seed=0)
     logits = torch.zeros(VOCAB)
     logits[[IM_START, IM_END, 700, ENDOFTEXT, 900]] = torch.tensor([9.0, 8.0, 7.0, 6.0, 5.0])
-    env._proposals.update(logits)
-    assert env._proposals.ids.tolist() == [IM_END, 700, ENDOFTEXT, 900]
+    env.proposals.update(logits)
+    assert env.proposals.ids.tolist() == [IM_END, 700, ENDOFTEXT, 900]
 
 
 def test_topk_never_proposes_other_special_tokens():
@@ -235,8 +235,8 @@ def test_topk_never_proposes_other_special_tokens():
     assert env.lm.decode([file_sep], skip_special_tokens=True) == ""  # a special token
     logits = torch.zeros(VOCAB)
     logits[[file_sep, 700, 800, 900]] = torch.tensor([9.0, 8.0, 7.0, 6.0])
-    env._proposals.update(logits)
-    assert file_sep not in env._proposals.ids.tolist()
+    env.proposals.update(logits)
+    assert file_sep not in env.proposals.ids.tolist()
 
 
 def test_topk_equal_to_vocabulary_never_proposes_im_start():
@@ -292,7 +292,7 @@ def test_topk_index_outside_k_raises_and_changes_nothing(index):
         env.step(index)
     assert isinstance(err.value, ValueError)
     assert env.context_ids == before
-    assert env._proposals.ids.tolist() == info["proposal_ids"].tolist()
+    assert env.proposals.ids.tolist() == info["proposal_ids"].tolist()
     assert info["num_new_tokens"] == 1
     _, _, _, _, after = env.step(1)
     assert env.context_ids == [*before, int(info["proposal_ids"][1])]

@@ -30,7 +30,7 @@ class LowIdEnv(TextSentimentEnv):
     e.g. by ending the turn at once with the end-of-text token, id 0)."""
 
     def _score_turn(self, text: str) -> dict[str, float]:
-        ids = self._turn_tokens
+        ids = self.turn.tokens
         low = sum(t < self.lm.vocab_size // 2 for t in ids)
         return {"reward": low / max(len(ids), 1)}
 

@@ -18,29 +18,8 @@ class TextDialogueEnv(TextEnv):
     answers: by default the environment's own LM, prompted with a persona through the chat
     template (roles swapped), so the next observation contains LM-written text. The
     agent's context is the conversation in the model's chat format.
-
-    ## Action Space
-    `Discrete(vocab_size)`: the next token id. An end-of-turn token ends the agent's turn.
-    `action_mode="topk"`: `Discrete(topk)`, pick among the LM's `topk` most likely next
-    tokens (`info["proposal_ids"]`, `info["proposal_texts"]`; `action_masks()` marks the
-    valid ones). `action_mode="utterance"`: one step is a whole turn,
-    `MultiDiscrete([vocab_size] * max_new_tokens)` of token ids (ids after the first
-    end-of-turn token are ignored), or a string.
-
-    ## Observation Space
-    `obs_mode="tokens"` (default): `Dict(input_ids, attention_mask)` of `Box(int64,
-    (max_obs_tokens,))` with `max_obs_tokens=512`, left-padded (newest token last); the
-    partner's turn is appended to the context as tokens. `obs_mode="text"`: the context as
-    a `Text` string.
-    `obs_mode="embedding"`: `Box(float32, (hidden_size,))`, the LM's last hidden state at
-    the newest token (576 for SmolLM2), updated with a KV cache;
-    `embedding_model="minilm"` gives a 384-d MiniLM sentence embedding of the context.
-    `obs_mode="proposals"`: `Dict(context=<the embedding above>, proposals=Box(float32,
-    (topk, hidden_size)), proposal_logprobs=Box(float32, (topk,)),
-    proposal_in_context=Box(float32, (topk,)), proposal_in_turn=Box(float32, (topk,)))`:
-    also the token embeddings and LM log-probabilities of the LM's `topk` most likely next
-    tokens (the `topk` action mode's choices, best first), and 1.0 where a proposal's token
-    occurs in the context before the turn (a copy) or earlier in the turn (a repeat).
+    The conversation is chat-formatted and the partner's turns are appended to the context
+    as tokens; `max_obs_tokens=512`.
 
     ## Rewards
     At the end of each agent turn: the cosine similarity (all-MiniLM-L6-v2 sentence
@@ -65,10 +44,8 @@ class TextDialogueEnv(TextEnv):
     `num_turns=3`; `max_new_tokens=32` (per agent turn); `partner="lm"` or `"eliza"`
     (NLTK's rule-based ELIZA: no LM call); `persona` (the partner's system prompt);
     `partner_max_new_tokens=32`, `partner_temperature=0.7`, `partner_top_p=0.9`;
-    `similarity="minilm"` or `"lexical"`; `empty_penalty=1.0`, `repeat_penalty=0.5`; and
-    the common arguments (`model`, `obs_mode`, `action_mode`, `topk`, `topk_temperature`, `topk_top_p`, `embedding_model`, `reward_shaping` (`"terminal"` or `"dense"`), `kl_coef`, `dataset`, `split`,
-    `render_mode`, `max_obs_tokens`, `max_obs_chars`, `max_prompt_tokens`,
-    `prompt_overflow`, `device`, `dtype`).
+    `similarity="minilm"` or `"lexical"`; `empty_penalty=1.0`, `repeat_penalty=0.5`;
+    and the common arguments below.
 
     ## Version History
     - v0: initial version.
@@ -116,54 +93,59 @@ class TextDialogueEnv(TextEnv):
         return self.num_turns * per_turn
 
     def _on_reset(self) -> None:
-        assert self._example is not None
-        self._user_turns = [self._example.prompt]
+        assert self.episode is not None
+        self._user_turns = [self.episode.example.prompt]
 
     def _score_turn(self, text: str) -> dict[str, float]:
-        assert self._example is not None
+        assert self.episode is not None
+        turns = self.episode.turns
         # The data's reference reply answers the opening only; later turns answer
         # LM-written messages, for which relevance to that message is the signal.
-        refs = self._example.references if not self._turns else ()
+        refs = self.episode.example.references if not turns else ()
         return self.reward_fn.detailed(
-            [text], [refs], user_turns=[self._user_turns[-1]], histories=[list(self._turns)]
+            [text], [refs], user_turns=[self._user_turns[-1]], histories=[list(turns)]
         )[0]
 
     def partner_request(self) -> list[int] | None:
-        return self.partner.prompt_ids(self._user_turns, self._turns)
+        assert self.episode is not None
+        return self.partner.prompt_ids(self._user_turns, self.episode.turns)
 
     def partner_sampling(self) -> dict[str, Any]:
         return self.partner.sampling()
 
     def partner_apply(self, reply_ids: list[int] | None) -> None:
         if reply_ids is None:
-            reply = self.partner.reply(self._user_turns, self._turns, self.np_random)
+            assert self.episode is not None
+            reply = self.partner.reply(self._user_turns, self.episode.turns, self.np_random)
         else:
             reply = self.lm.decode(reply_ids, skip_special_tokens=True).strip()
         reply = reply or "..."
         self._user_turns.append(reply)
         separator = self._after_agent
         # If the agent closed its turn with the template's own end token, don't repeat it.
-        last = self._turn_tokens[-1]
+        last = self.turn.tokens[-1]
         end_text = self.lm.decode([last])
         if last in self.lm.eos_ids and separator.startswith(end_text):
             separator = separator[len(end_text) :]
-        self._append(self.lm.encode(separator + reply + self._after_user))
+        self.context.extend(self.lm.encode(separator + reply + self._after_user))
         super().partner_apply(reply_ids)
 
     def _info(self) -> dict[str, Any]:
         info = super()._info()
         info["user_turns"] = list(self._user_turns)
-        info["agent_turns"] = list(self._turns)
+        info["agent_turns"] = list(self.episode.turns) if self.episode is not None else []
         return info
 
-    def _render_text(self) -> str:
-        if self._example is None:
-            return super()._render_text()
-        lines = [f"[{self.task}] example {self._example.id}"]
+    def render_text(self) -> str:
+        if self.episode is None:
+            return super().render_text()
+        episode = self.episode
+        lines = [f"[{self.task}] example {episode.example.id}"]
         for i, user in enumerate(self._user_turns):
             lines.append(f"user:   {user}")
-            if i < len(self._turns):
-                lines.append(f"agent:  {self._turns[i]}  (reward {self._turn_rewards[i]:+.3f})")
-        if not self._episode_over:
+            if i < len(episode.turns):
+                reward = episode.turn_rewards[i]
+                lines.append(f"agent:  {episode.turns[i]}  (reward {reward:+.3f})")
+        if not episode.over:
             lines.append(f"agent:  {self.generation} ...")
         return "\n".join(lines)

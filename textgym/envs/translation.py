@@ -14,28 +14,7 @@ class TextTranslationEnv(TextEnv):
     The agent translates a source sentence (English by default) into the target language
     (Spanish by default), one token at a time. The prompt asks for the translation through
     the model's chat template, so an instruction-tuned LM starts from a sensible policy.
-
-    ## Action Space
-    `Discrete(vocab_size)`: the next token id. An end-of-turn token ends the episode.
-    `action_mode="topk"`: `Discrete(topk)`, pick among the LM's `topk` most likely next
-    tokens (`info["proposal_ids"]`, `info["proposal_texts"]`; `action_masks()` marks the
-    valid ones). `action_mode="utterance"`: one step is a whole turn,
-    `MultiDiscrete([vocab_size] * max_new_tokens)` of token ids (ids after the first
-    end-of-turn token are ignored), or a string.
-
-    ## Observation Space
-    `obs_mode="tokens"` (default): `Dict(input_ids, attention_mask)` of `Box(int64,
-    (max_obs_tokens,))`, left-padded (newest token last). `obs_mode="text"`: the context,
-    chat markup included, as a `Text` string.
-    `obs_mode="embedding"`: `Box(float32, (hidden_size,))`, the LM's last hidden state at
-    the newest token (576 for SmolLM2), updated with a KV cache;
-    `embedding_model="minilm"` gives a 384-d MiniLM sentence embedding of the context.
-    `obs_mode="proposals"`: `Dict(context=<the embedding above>, proposals=Box(float32,
-    (topk, hidden_size)), proposal_logprobs=Box(float32, (topk,)),
-    proposal_in_context=Box(float32, (topk,)), proposal_in_turn=Box(float32, (topk,)))`:
-    also the token embeddings and LM log-probabilities of the LM's `topk` most likely next
-    tokens (the `topk` action mode's choices, best first), and 1.0 where a proposal's token
-    occurs in the context before the turn (a copy) or earlier in the turn (a repeat).
+    The prompt is chat-formatted; `max_obs_tokens=256`.
 
     ## Rewards
     At the end of the episode: sentence BLEU of the translation against the reference(s)
@@ -56,10 +35,8 @@ class TextTranslationEnv(TextEnv):
 
     ## Arguments
     `metric="bleu"` or `"chrf"`; `source_language="English"`, `target_language="Spanish"`
-    (used in the instruction; pass a dataset of that pair); `max_new_tokens=48`; and the
-    common arguments (`model`, `obs_mode`, `action_mode`, `topk`, `topk_temperature`, `topk_top_p`, `embedding_model`, `reward_shaping` (`"terminal"` or `"dense"`), `kl_coef`, `dataset`, `split`,
-    `render_mode`, `max_obs_tokens=256`, `max_obs_chars`, `max_prompt_tokens`,
-    `prompt_overflow`, `device`, `dtype`).
+    (used in the instruction; pass a dataset of that pair); `max_new_tokens=48`;
+    and the common arguments below.
 
     ## Version History
     - v0: initial version.
@@ -93,5 +70,5 @@ class TextTranslationEnv(TextEnv):
         return [{"role": "user", "content": f"{instruction}\n\n{content}"}]
 
     def _score_turn(self, text: str) -> dict[str, float]:
-        assert self._example is not None
-        return self.reward_fn.detailed([text], [self._example.references])[0]
+        assert self.example is not None
+        return self.reward_fn.detailed([text], [self.example.references])[0]

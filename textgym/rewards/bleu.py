@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from itertools import chain
 
-from textgym.rewards import Reward, check_batch
+from textgym.rewards.base import Reward, check_batch
 
 # -- sacrebleu's 13a tokenisation, fast -------------------------------------------------------
 # sacrebleu's 13a tokenizer (tokenizers/tokenizer_13a.py and tokenizer_re.py) runs four

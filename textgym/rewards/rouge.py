@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from textgym.rewards import Reward, check_batch
+from textgym.rewards.base import Reward, check_batch
 
 # Checked against rouge-score's tokenizer on construction (see RougeL._fast_tokens).
 _PROBES = ("The Cat-sat on the MAT, twice!  İstanbul 3.5km; naïve café\n(ok) __x__", "", "!?")

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from textgym.rewards import Reward, check_batch
+from textgym.rewards.base import Reward, check_batch
 
 TARGETS = ("positive", "negative")
 

