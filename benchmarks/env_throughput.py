@@ -45,7 +45,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import resource
 import statistics
 import time
@@ -57,6 +56,8 @@ import gymnasium as gym
 import numpy as np
 
 import textgym
+from benchmarks.common import machine_info as common_machine_info
+from benchmarks.common import markdown_table, progress
 
 SECTIONS = ("single", "vector", "rewards")
 VECTORIZATIONS = ("single", "sync", "vector")
@@ -120,7 +121,7 @@ def run_single(args: argparse.Namespace) -> list[dict[str, Any]]:
                         steps_per_s_gym_make=wrapped,
                     )
                 )
-                _progress(
+                progress(
                     f"[single] {model} {env_id} {obs_mode}: {raw:,.0f} steps/s unwrapped, "
                     f"{wrapped:,.0f} with gym.make"
                 )
@@ -160,11 +161,11 @@ def run_vector(args: argparse.Namespace) -> list[dict[str, Any]]:
             f"[vector {i}/{len(configs)}] {config['model']} {config['obs_mode']} "
             f"N={config['num_envs']} {config['vectorization']}"
         )
-        _progress(f"{label} ...")
+        progress(f"{label} ...")
         start = time.perf_counter()
         result = run_worker(config, args.worker_timeout)
         results.append(result)
-        _progress(
+        progress(
             f"{label}: {result['env_steps_per_s']:,.1f} env-steps/s, "
             f"peak RSS {result['peak_rss_mib']:,.0f} MiB ({time.perf_counter() - start:.1f} s)"
         )
@@ -494,16 +495,14 @@ def run_rewards(args: argparse.Namespace) -> list[dict[str, Any]]:
                 us_per_episode_min=min(times),
             )
         )
-        _progress(f"[rewards] {label}: {median:,.1f} us/episode ({len(times)} episodes)")
+        progress(f"[rewards] {label}: {median:,.1f} us/episode ({len(times)} episodes)")
     return rows
 
 
 # -- tables ------------------------------------------------------------------------------------
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    align = ["---" if i < 3 else "---:" for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """The tables' layout: the first three columns (names) left, the numbers right."""
+    return markdown_table(header, rows, align="lll" + "r" * (len(header) - 3))
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -519,7 +518,7 @@ def _rate(value: float | None) -> str:
 def tables(results: dict[str, Any]) -> dict[str, str]:
     out = {}
     if results.get("single_env"):
-        out["Single environment: steps/s, random token actions, resets included"] = markdown_table(
+        out["Single environment: steps/s, random token actions, resets included"] = _table(
             ["model", "env", "obs", "episodes", "unwrapped", "gym.make"],
             [
                 [
@@ -536,7 +535,7 @@ def tables(results: dict[str, Any]) -> dict[str, str]:
     if results.get("vector"):
         meta = results["meta"]["args"]
         env = f"{meta['vector_env']}, max_new_tokens={meta['max_new_tokens']}"
-        out[f"Vector throughput: env-steps/s ({env})"] = markdown_table(
+        out[f"Vector throughput: env-steps/s ({env})"] = _table(
             ["model", "obs", "N", "1 env", "SyncVectorEnv", "TextVectorEnv", "vector/sync"]
             + ["vector/1 env"],
             [
@@ -553,7 +552,7 @@ def tables(results: dict[str, Any]) -> dict[str, str]:
                 for r in results["vector"]
             ],
         )
-        out[f"Peak memory: RSS of each configuration's process, MiB ({env})"] = markdown_table(
+        out[f"Peak memory: RSS of each configuration's process, MiB ({env})"] = _table(
             ["model", "obs", "N", "1 env", "SyncVectorEnv", "TextVectorEnv", "LM copies"],
             [
                 [
@@ -569,21 +568,19 @@ def tables(results: dict[str, Any]) -> dict[str, str]:
             ],
         )
     if results.get("rewards"):
-        out["Reward cost per episode (reward_fn.detailed as the env calls it, ~25 words)"] = (
-            markdown_table(
-                ["reward", "env", "calls/episode", "us/episode (median)", "us/call", "min"],
+        out["Reward cost per episode (reward_fn.detailed as the env calls it, ~25 words)"] = _table(
+            ["reward", "env", "calls/episode", "us/episode (median)", "us/call", "min"],
+            [
                 [
-                    [
-                        r["reward"],
-                        r["env"],
-                        str(r["calls_per_episode"]),
-                        _num(r["us_per_episode_median"], 1),
-                        _num(r["us_per_call_median"], 1),
-                        _num(r["us_per_episode_min"], 1),
-                    ]
-                    for r in results["rewards"]
-                ],
-            )
+                    r["reward"],
+                    r["env"],
+                    str(r["calls_per_episode"]),
+                    _num(r["us_per_episode_median"], 1),
+                    _num(r["us_per_call_median"], 1),
+                    _num(r["us_per_episode_min"], 1),
+                ]
+                for r in results["rewards"]
+            ],
         )
     return out
 
@@ -592,18 +589,8 @@ def tables(results: dict[str, Any]) -> dict[str, str]:
 def machine_info() -> dict[str, Any]:
     import torch
 
-    processor = platform.processor()
-    if not processor and Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                processor = line.split(":", 1)[1].strip()
-                break
     info = {
-        "machine": platform.platform(),
-        "processor": processor,
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": platform.python_version(),
+        **common_machine_info(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "gymnasium": gym.__version__,
@@ -702,10 +689,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (out / "results.md").write_text(markdown + "\n")
     print(f"wrote {out / 'results.json'} and {out / 'results.md'} ({meta['wall_s']:.0f} s)")
     return results
-
-
-def _progress(line: str) -> None:
-    print(line, flush=True)
 
 
 def _maxrss_mib() -> float:

@@ -1,10 +1,10 @@
 """What the PPO throughput benchmarks share: the two model shapes (random weights), their
-parameter counts, timing on a device, the machine's own measured limits (memory bandwidth,
-matmul rate) and the Markdown table. Used by :mod:`benchmarks.ppo_throughput` and
-:mod:`benchmarks.ppo_throughput_train`."""
+parameter counts, timing on a device and the machine's own measured limits (memory
+bandwidth, matmul rate). Used by :mod:`benchmarks.ppo_throughput` and
+:mod:`benchmarks.ppo_throughput_train`; tables and progress lines are
+:mod:`benchmarks.common`'s."""
 
 import statistics
-import sys
 import time
 from typing import Any
 
@@ -103,18 +103,3 @@ def matmul_rate(device: torch.device, dtype: torch.dtype, quick: bool) -> float:
     b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     return 2 * n**3 / timed(lambda: a @ b, device, 5)
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
-        return str(v)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)

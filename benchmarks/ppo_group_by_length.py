@@ -21,6 +21,7 @@ import torch
 from baselines.ppo.batch import epoch_minibatches
 from baselines.ppo.config import PPOConfig
 from baselines.ppo.train import Trainer
+from benchmarks.common import markdown_table
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -80,9 +81,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{result['env']}, {result['model']}: {result['sequences']} sequences "
         f"(batch width {result['batch_width']}), minibatches of {result['minibatch_size']}\n"
     )
-    print("| group_by_length | tokens computed | update s |\n|---|---|---|")
-    for row in result["rows"]:
-        print(f"| {row['group_by_length']} | {row['tokens']:,} | {row['update_s']:.2f} |")
+    header = ["group_by_length", "tokens computed", "update s"]
+    rows = [
+        [str(r["group_by_length"]), f"{r['tokens']:,}", f"{r['update_s']:.2f}"]
+        for r in result["rows"]
+    ]
+    print(markdown_table(header, rows))
     print(
         f"\nsaved: {100 * result['token_saving']:.0f}% of the tokens, "
         f"{100 * result['time_saving']:.0f}% of the update time"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from baselines.ppo.logs import read_csv
+from benchmarks.common import duration, markdown_table, mean_std_cell
 
 
 def load_run(run_dir: str | Path) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
 def _ret(row: dict[str, float] | None) -> str:
     if row is None:
         return "n/a"
-    return f"{row['eval/mean_return']:.3f} ± {row['eval/std_return']:.3f}"
+    return mean_std_cell(row["eval/mean_return"], row["eval/std_return"])
 
 
 def _kl_target(target: float | None) -> str:
@@ -74,20 +75,25 @@ def _kl_target(target: float | None) -> str:
 
 
 def results_table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| env | algo | seed | iterations (episodes) | held-out return: zero-shot | final "
-        "| best (iteration) | KL / target | iteration time |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["env", "algo", "seed", "iterations (episodes)", "held-out return: zero-shot"]
+    header += ["final", "best (iteration)", "KL / target", "iteration time"]
+    cells = []
     for r in rows:
         best = r["best"]
-        best_cell = "n/a" if best is None else f"{_ret(best)} ({int(best['iteration'])})"
-        lines.append(
-            f"| {r['env']} | {r['algo']} | {r['seed']} | {r['iterations']} ({r['episodes']}) "
-            f"| {_ret(r['zero_shot'])} | {_ret(r['final'])} | {best_cell} "
-            f"| {r['kl']:.2f} / {_kl_target(r['target_kl'])} | {_duration(r['seconds'])} |"
+        cells.append(
+            [
+                r["env"],
+                r["algo"],
+                str(r["seed"]),
+                f"{r['iterations']} ({r['episodes']})",
+                _ret(r["zero_shot"]),
+                _ret(r["final"]),
+                "n/a" if best is None else f"{_ret(best)} ({int(best['iteration'])})",
+                f"{r['kl']:.2f} / {_kl_target(r['target_kl'])}",
+                duration(r["seconds"], minutes_from=120, minute_digits=0),
+            ]
         )
-    return "\n".join(lines) + "\n"
+    return markdown_table(header, cells) + "\n"
 
 
 def seed_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -123,19 +129,21 @@ def seed_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def seeds_table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| env | algo | seeds | held-out return: zero-shot | final | lowest final "
-        "| largest KL / target |",
-        "|---|---|---|---|---|---|---|",
+    header = ["env", "algo", "seeds", "held-out return: zero-shot", "final", "lowest final"]
+    header += ["largest KL / target"]
+    cells = [
+        [
+            r["env"],
+            r["algo"],
+            ", ".join(map(str, r["seeds"])),
+            mean_std_cell(r["zero_shot_mean"], r["zero_shot_std"]),
+            mean_std_cell(r["final_mean"], r["final_std"]),
+            f"{r['final_min']:.3f}",
+            f"{r['kl_max']:.2f} / {_kl_target(r['target_kl'])}",
+        ]
+        for r in rows
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['env']} | {r['algo']} | {', '.join(map(str, r['seeds']))} "
-            f"| {r['zero_shot_mean']:.3f} ± {r['zero_shot_std']:.3f} "
-            f"| {r['final_mean']:.3f} ± {r['final_std']:.3f} | {r['final_min']:.3f} "
-            f"| {r['kl_max']:.2f} / {_kl_target(r['target_kl'])} |"
-        )
-    return "\n".join(lines) + "\n"
+    return markdown_table(header, cells) + "\n"
 
 
 def plot(runs: list[dict[str, Any]], path: str | Path) -> Path:
@@ -172,10 +180,6 @@ def plot(runs: list[dict[str, Any]], path: str | Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -42,7 +42,6 @@ versions and small sizes so that the whole run takes seconds on a CPU.
 import argparse
 import inspect
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -50,16 +49,15 @@ from typing import Any
 
 import torch
 
+from benchmarks.common import library_versions, processor_name, progress, records_table
 from benchmarks.ppo_common import (
     MODELS,
     QUICK_MODELS,
     build_model,
     matmul_rate,
     memory_bandwidth,
-    progress,
     shape_of,
     sync,
-    table,
     timed,
 )
 from benchmarks.ppo_throughput_train import run_train, train_step_fn
@@ -302,7 +300,7 @@ def markdown(results: dict[str, Any]) -> str:
         cols = ["model", "batch", "static_tok_s", "hf_generate_tok_s", "speedup",
                 "static_ms_per_token", "roofline_ms_per_token", "static_roofline_fraction",
                 "hf_generate_roofline_fraction", "static_setup_s"]  # fmt: skip
-        out += ["", "## Decode (new tokens/s)", "", table(results["decode"], cols)]
+        out += ["", "## Decode (new tokens/s)", "", records_table(results["decode"], cols)]
     if results.get("train"):
         cols = ["model", "step", "batch", "seq_len", "precision", "compiled", "cuda_graph",
                 "step_ms", "tokens_per_s", "tflops", "mfu", "mfu_of_measured_matmul",
@@ -311,19 +309,19 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             "## PPO update step (forward, backward, gradient clip, AdamW)",
             "",
-            table(results["train"], cols),
+            records_table(results["train"], cols),
         ]
     if results.get("iteration"):
         cols = ["model", "env", "batch", "new_tokens", "episodes_per_s", "iteration_s",
                 "generate_s", "env_step_s", "reference_s", "update_s"]  # fmt: skip
         out += ["", "## One PPO iteration through textgym (median; seconds per phase)", "",
-                table(results["iteration"], cols)]  # fmt: skip
+                records_table(results["iteration"], cols)]  # fmt: skip
     if "trl" in results:
         trl = results["trl"]
         out += ["", "## End to end against TRL GRPOTrainer", ""]
         if trl["rows"]:
             cols = ["model", "batch", "textgym_iteration_s", "trl_iteration_s", "speedup"]
-            out.append(table(trl["rows"], cols))
+            out.append(records_table(trl["rows"], cols))
         else:
             out.append(f"{trl['status']}: {trl['reason']}")
     return "\n".join(out) + "\n"
@@ -389,8 +387,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    import transformers
-
     args = parse_args(argv)
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -409,12 +405,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = dict(
         meta=dict(
             device=str(device),
-            device_name=torch.cuda.get_device_name(device)
-            if cuda
-            else platform.processor() or platform.machine(),
+            device_name=torch.cuda.get_device_name(device) if cuda else processor_name(),
             dtype=str(dtype).removeprefix("torch."),
-            torch=torch.__version__,
-            transformers=transformers.__version__,
+            **library_versions(("torch", "transformers")),
             quick=args.quick,
             threads=torch.get_num_threads(),
             bandwidth_gb_s=bandwidth / 1e9,

@@ -32,7 +32,8 @@ from typing import Any
 
 import torch
 
-from benchmarks.ppo_common import build_model, progress, shape_of, sync, timed
+from benchmarks.common import progress
+from benchmarks.ppo_common import build_model, shape_of, sync, timed
 
 
 def update_flops(s: dict[str, int], batch: int, seq: int, response: int) -> int:

