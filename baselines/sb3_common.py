@@ -196,7 +196,7 @@ def evaluate(
     if isinstance(model, (str, Path)):
         if algo_cls is None:
             raise ValueError("evaluate() needs algo_cls to load a model from a path")
-        model = algo_cls.load(model, device=config.device)
+        model = load_saved(algo_cls, config, model)
     episodes = config.eval_episodes if episodes is None else episodes
     eval_env = make_eval_env(config, split, episodes)
     # The same held-out episodes (example i, seed) as the reference agents and the suite.
@@ -217,6 +217,20 @@ def evaluate(
         f"metric {result['mean_metric']:.4f} -> {out_path}"
     )
     return result
+
+
+def load_saved(algo_cls: type, config: SB3Config, path: str | Path) -> Any:
+    """A saved ``model.zip`` loaded without unpickling anything from it.
+
+    ``Algo.load`` would rebuild the model from the zip's class parameters, which SB3 stores
+    with cloudpickle (the policy class, the spaces, the schedules): loading a crafted file
+    runs its code. Instead the model is built from ``config`` (the run's ``config.json``, plain
+    JSON) as training built it, and only its weights are read from the zip
+    (``set_parameters``: SB3 reads the ``.pth`` entries with ``torch.load(weights_only=True)``).
+    """
+    model = build_model(algo_cls, dataclasses.replace(config, verbose=0))
+    model.set_parameters(str(path), exact_match=True, device=config.device)
+    return model
 
 
 EVAL_BATCH = 32  # most held-out episodes played at once

@@ -22,8 +22,10 @@ longest live context.
 from typing import Any
 
 import torch
+from transformers import DynamicCache
 
 from textgym.kvcache import cache_kwargs, output_cache
+from textgym.lm import LM
 
 # Compact only when this many leading columns are dead: slicing copies the cache.
 _COMPACT_SLACK = 64
@@ -32,13 +34,13 @@ _COMPACT_SLACK = 64
 class BatchedContexts:
     """The LM state (next-token logits, last hidden state) of ``batch_size`` contexts."""
 
-    def __init__(self, lm: Any, batch_size: int, hidden: bool = False) -> None:
+    def __init__(self, lm: LM, batch_size: int, hidden: bool = False) -> None:
         self.lm, self.batch_size, self.want_hidden = lm, batch_size, hidden
         self.device = lm.device
         self.mask = torch.zeros((batch_size, 0), dtype=torch.long, device=self.device)
         # Kept across steps so that the common one-token step appends to it in place
         # instead of rebuilding (and copying) the whole cache.
-        self.cache: Any = None  # transformers DynamicCache
+        self.cache: DynamicCache | None = None
         self.logits: torch.Tensor | None = None  # (B, V) float32
         self.hidden: torch.Tensor | None = None  # (B, d) float32
 
@@ -47,11 +49,12 @@ class BatchedContexts:
         """Per layer ``[keys, values]``, each ``(B, heads, W, head_dim)``."""
         if self.cache is None:
             return None
-        return [[layer.keys, layer.values] for layer in self.cache.layers]
+        return [_layer_kv(layer) for layer in self.cache.layers]
 
     def _set_kv(self, kv: list[list[torch.Tensor]]) -> None:
+        assert self.cache is not None
         for layer, (keys, values) in zip(self.cache.layers, kv, strict=True):
-            layer.keys, layer.values = keys, values
+            layer.keys, layer.values = keys, values  # type: ignore[union-attr]  # see _layer_kv
 
     @property
     def width(self) -> int:
@@ -92,7 +95,7 @@ class BatchedContexts:
         if self.cache is None:
             self.cache, self.mask = cache, mask
             return
-        kv = [[layer.keys, layer.values] for layer in cache.layers]
+        kv = [_layer_kv(layer) for layer in cache.layers]
         # Right-align the new rows with the cache: pad whichever is narrower on the left.
         if width > self.width:
             self._pad_left(width - self.width)
@@ -115,7 +118,6 @@ class BatchedContexts:
             ids[j, width - len(chunk) :] = torch.as_tensor(chunk)
             new_mask[j, width - len(chunk) :] = 1
         index = torch.as_tensor(rows, device=self.device)
-        from transformers import DynamicCache
 
         assert self.kv is not None
         sub = DynamicCache(
@@ -123,7 +125,7 @@ class BatchedContexts:
         )
         mask = torch.cat([self.mask.index_select(0, index), new_mask.to(self.device)], dim=1)
         out, sub = self._forward(ids.to(self.device), mask, sub)
-        kv = [[layer.keys, layer.values] for layer in sub.layers]
+        kv = [_layer_kv(layer) for layer in sub.layers]
         self._store_outputs(rows, out)
         # Every row grows by `width` columns; the rows that got no chunk have them masked.
         grown = [[_pad_right(t, width) for t in layer] for layer in self.kv]
@@ -149,7 +151,6 @@ class BatchedContexts:
     # -- helpers -----------------------------------------------------------------------------
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: Any) -> tuple[Any, Any]:
         """One forward of ``ids`` after ``cache`` (None: a fresh one), which it extends."""
-        from transformers import DynamicCache
 
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
         out = self.lm.forward_last(
@@ -188,6 +189,14 @@ class BatchedContexts:
             assert self.kv is not None
             self._set_kv([[t[:, :, first:].contiguous() for t in layer] for layer in self.kv])
             self.mask = self.mask[:, first:].contiguous()
+
+
+def _layer_kv(layer: object) -> list[torch.Tensor]:
+    """A filled cache layer's ``[keys, values]``. ``DynamicCache.layers`` is typed as a union
+    of layer kinds; a causal LM's dynamic cache holds filled ``DynamicLayer`` objects."""
+    keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+    assert isinstance(keys, torch.Tensor) and isinstance(values, torch.Tensor)
+    return [keys, values]
 
 
 def _pad_left(t: torch.Tensor, n: int) -> torch.Tensor:

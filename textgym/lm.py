@@ -11,10 +11,14 @@ environments that only tokenise never pay for the weights), and offers:
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textgym import models
 from textgym.kvcache import cache_kwargs, output_cache
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel
 
 _CACHE: dict[tuple[str, str, str], "LM"] = {}
 
@@ -60,7 +64,7 @@ class LM:
         self.source = models.resolve(name)
         self.tokenizer = models.load_tokenizer(self.source)
         self.config = models.load_config(self.source)
-        self._model: Any = None
+        self._model: PreTrainedModel | None = None
         self._keeps_last: bool | None = None
         self.vocab_size: int = int(self.config.vocab_size)
         self.context_length: int = int(getattr(self.config, "max_position_embeddings", 2048))
@@ -74,10 +78,10 @@ class LM:
         return f"LM({self.name!r}, device={str(self.device)!r}, dtype={self.dtype})"
 
     @property
-    def model(self) -> Any:
+    def model(self) -> "PreTrainedModel":
         """The causal LM (``transformers`` model), loaded on first access."""
         if self._model is None:
-            self._model = models.load_model(self.source, self.config, self.dtype, self.device)
+            self._model = models.load_model(self.source, self.config, self.dtype, str(self.device))
         return self._model
 
     def forward_last(self, **kwargs: Any) -> Any:
@@ -151,7 +155,7 @@ class LM:
         temperature: float = 1.0,
         top_p: float = 1.0,
         top_k: int = 0,
-        generator: Any = None,
+        generator: "torch.Generator | Sequence[torch.Generator] | None" = None,
         stop_ids: frozenset[int] | None = None,
     ) -> list[list[int]]:
         """Sample a continuation of each prompt, all prompts in one batch.
@@ -222,12 +226,12 @@ class Stream:
         self.lm = lm
         self.ids: list[int] = []
         self._want_hidden = hidden
-        self._past: Any = None
-        self.logits: Any = None
-        self.hidden: Any = None
+        self._past: Any = None  # the model's cache object (a transformers Cache)
+        self.logits: torch.Tensor | None = None
+        self.hidden: torch.Tensor | None = None
         self.extend(ids)
 
-    def extend(self, ids: Sequence[int]) -> Any:
+    def extend(self, ids: Sequence[int]) -> "torch.Tensor | None":
         """Append ``ids`` to the context and return the new next-token logits."""
         import torch
 

@@ -58,6 +58,7 @@ class LMState:
             self.stream = self.lm.stream(ids, hidden=self.tracks_hidden)
         else:
             self.stream.extend(ids)
+        assert self.stream.logits is not None  # a context is never empty
         self.set(self.stream.logits, self.stream.hidden, context)
 
 

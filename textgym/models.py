@@ -30,7 +30,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PretrainedConfig, PreTrainedModel
 
 DEFAULT_MODEL = "smollm2-135m"
 ALIASES = ("smollm2-135m", "tiny")
@@ -258,24 +262,30 @@ def load_config(source: ModelSource) -> Any:
         raise ValueError(_load_error(source, err)) from err
 
 
-def load_model(source: ModelSource, config: Any, dtype: Any, device: str) -> Any:
+def load_model(
+    source: ModelSource, config: "PretrainedConfig", dtype: "torch.dtype", device: str
+) -> "PreTrainedModel":
     import torch
     from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
+    # transformers' docstring decorators type these classes as plain wrappers, so mypy
+    # cannot see what they build; both build a PreTrainedModel.
+    llama: Callable[..., PreTrainedModel] = LlamaForCausalLM
+    pretrained: Callable[..., PreTrainedModel] = AutoModelForCausalLM.from_pretrained
     if source.is_tiny:
         # fork_rng: the same tiny weights in every process, without touching global RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            model = LlamaForCausalLM(config)
-        model = model.to(dtype=dtype)
+            model = llama(config)
     else:
         try:
-            model = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype)
+            model = pretrained(source.path, dtype=dtype)
         except (OSError, ValueError) as err:
             raise ValueError(_load_error(source, err)) from err
-    model.to(device)
-    model.eval()
-    model.requires_grad_(False)
+    module: torch.nn.Module = model  # PreTrainedModel.to is wrapped the same way
+    module.to(device=device, dtype=dtype)
+    module.eval()
+    module.requires_grad_(False)
     return model
 
 

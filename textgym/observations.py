@@ -37,7 +37,9 @@ class EpisodeView(Protocol):
 
     context: Context
     turn: Turn
-    lm_hidden: "torch.Tensor | None"
+
+    @property
+    def lm_hidden(self) -> "torch.Tensor | None": ...
 
     def embedding_text(self) -> str: ...
 
@@ -134,6 +136,7 @@ class ProposalsObservation(EmbeddingObservation):
         proposals = self.proposals
         ids = torch.as_tensor(proposals.ids, device=self.lm.device)
         table = self.lm.model.get_input_embeddings().weight
+        assert isinstance(table, torch.Tensor)
         with torch.inference_mode():
             vectors = table[ids].float().cpu().numpy()  # (k, d)
         # Copy and repetition features: does proposal i occur in the context before this

@@ -35,7 +35,7 @@ class Proposals:
             "proposal_ids": self.ids.copy(),
             "proposal_probs": self.probs.copy(),
             "action_mask": self.mask.copy(),
-            "proposal_texts": [lm.decode([t]) for t in self.ids],
+            "proposal_texts": [lm.decode([int(t)]) for t in self.ids],
         }
 
     def update(self, logits: "torch.Tensor") -> None:

@@ -31,6 +31,10 @@ from textgym.core import TextEnv
 from textgym.errors import InvalidAction, ResetNeeded
 from textgym.partners import partner_replies
 
+BatchedObs = np.ndarray | dict[str, Any] | tuple[Any, ...]
+"""A batch of observations: one array (embedding), a dict of arrays (tokens, proposals) or
+a tuple of strings (text)."""
+
 
 class TextVectorEnv(VectorEnv):
     """``num_envs`` textgym environments of one class and configuration, batched.
@@ -121,7 +125,9 @@ class TextVectorEnv(VectorEnv):
             self._batch = BatchedContexts(
                 self.lm, self.num_envs, hidden=first.lm_state.tracks_hidden
             )
-        self._observations = create_empty_array(self.single_observation_space, self.num_envs)
+        empty = create_empty_array(self.single_observation_space, self.num_envs)
+        assert empty is not None  # None only for spaces without a fixed shape (Graph)
+        self._observations: BatchedObs = empty
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self._started = False
@@ -245,7 +251,7 @@ class TextVectorEnv(VectorEnv):
         final_obs = [None] * self.num_envs
         for i in rows:
             final_obs[i] = self._row(obs, i)
-        final_infos = {}
+        final_infos: dict[str, Any] = {}
         for i in rows:
             final_infos = self._add_info(final_infos, self._info_row(infos, i), int(i))
         for i in rows:
@@ -335,7 +341,8 @@ class TextVectorEnv(VectorEnv):
 
             texts = [self.envs[i].embedding_text() for i in rows]
             embeddings = dict(zip(rows, MiniLMEncoder.shared().encode(texts), strict=True))
-        observations, infos = [], {}
+        observations: list[Any] = []
+        infos: dict[str, Any] = {}
         for i, env in enumerate(self.envs):
             if i in rows:
                 obs, info = env.observe(embeddings.get(i))

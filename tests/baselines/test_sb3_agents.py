@@ -159,3 +159,42 @@ def test_same_seed_and_config_give_identical_runs(runs, name):
     b = algo_cls.load(runs[f"{name}-again"] / "model.zip").policy.state_dict()
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+class _Payload:
+    """Unpickling this object writes a file: what a crafted model.zip could do."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (Path(self.path).write_text, ("pwned",))
+
+
+def test_evaluate_never_unpickles_a_saved_model(runs, tmp_path):
+    import base64
+    import zipfile
+
+    import cloudpickle
+
+    run, marker = tmp_path / "crafted", tmp_path / "ran"
+    run.mkdir()
+    (run / "config.json").write_bytes((runs["ppo"] / "config.json").read_bytes())
+    with zipfile.ZipFile(runs["ppo"] / "model.zip") as src:
+        entries = {name: src.read(name) for name in src.namelist()}
+    data = json.loads(entries["data"])
+    payload = base64.b64encode(cloudpickle.dumps(_Payload(marker))).decode()
+    for value in data.values():  # every pickled class parameter runs the payload
+        if isinstance(value, dict) and ":serialized:" in value:
+            value[":serialized:"] = payload
+    entries["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(run / "model.zip", "w") as dst:
+        for name, content in entries.items():
+            dst.writestr(name, content)
+    with pytest.raises(Exception):  # noqa: B017, PT011  the proof that the file is armed
+        PPO.load(run / "model.zip")
+    assert marker.read_text() == "pwned"
+    marker.unlink()
+    result = sb3_ppo.main(["--evaluate", str(run), "--eval-episodes", "2", "--torch-threads", "1"])
+    _check_eval(result, episodes=2)
+    assert not marker.exists()

@@ -52,6 +52,7 @@ class TextDialogueEnv(TextEnv):
     """
 
     task = "dialogue"
+    reward_fn: DialogueReward
     default_max_new_tokens = 32
     default_max_obs_tokens = 512
 
@@ -70,9 +71,8 @@ class TextDialogueEnv(TextEnv):
     ) -> None:
         self.partner_kind = partner
         self.partner_max_new_tokens = partner_max_new_tokens
-        self._reward_options = dict(
-            similarity=similarity, empty_penalty=empty_penalty, repeat_penalty=repeat_penalty
-        )
+        self._similarity = similarity
+        self._penalties = (empty_penalty, repeat_penalty)
         super().__init__(num_turns=num_turns, **kwargs)
         partner_options = {}
         if partner == "lm":
@@ -86,7 +86,8 @@ class TextDialogueEnv(TextEnv):
         self._after_agent, self._after_user = self.lm.chat.turn_separators()
 
     def _make_reward(self) -> DialogueReward:
-        return DialogueReward(**self._reward_options)
+        empty, repeat = self._penalties
+        return DialogueReward(self._similarity, empty_penalty=empty, repeat_penalty=repeat)
 
     def _generation_budget(self) -> int:
         per_turn = self.max_new_tokens + self.partner_max_new_tokens + _SEPARATOR_TOKENS

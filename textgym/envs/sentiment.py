@@ -38,6 +38,7 @@ class TextSentimentEnv(TextEnv):
     """
 
     task = "sentiment"
+    reward_fn: VaderSentiment
     chat = False
     default_max_new_tokens = 24
     default_max_obs_tokens = 128

@@ -39,6 +39,7 @@ class TextSummarizationEnv(TextEnv):
     """
 
     task = "summarization"
+    reward_fn: RougeL
     requires_references = True
     default_max_new_tokens = 48
     default_max_obs_tokens = 512

@@ -43,6 +43,7 @@ class TextTranslationEnv(TextEnv):
     """
 
     task = "translation"
+    reward_fn: SentenceBLEU | SentenceChrF
     requires_references = True
     default_max_new_tokens = 48
 

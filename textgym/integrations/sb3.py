@@ -95,7 +95,7 @@ class SB3VecEnv(VecEnv):
         obs, rewards, terminated, truncated, infos = self.venv.step(self._actions)
         self._actions = None
         dones = terminated | truncated
-        final_obs = infos.get("final_obs")
+        final_obs = infos.get("final_obs", [None] * self.num_envs)
         final_info = infos.get("final_info", {})
         sb3_infos: list[dict[str, Any]] = []
         for i in range(self.num_envs):
@@ -166,6 +166,7 @@ def make_sb3_vec_env(
         autoreset_mode=AutoresetMode.SAME_STEP,
         **env_kwargs,
     )
+    assert isinstance(venv, TextVectorEnv)  # the ids' vector_entry_point
     env = SB3VecEnv(venv)
     if seed is not None:
         env.seed(seed)
