@@ -149,9 +149,9 @@ def table(results: list[dict[str, Any]]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny")
-    parser.add_argument("--envs", nargs="+", default=list(textgym.ENV_IDS))
+    parser.add_argument("--envs", nargs="*", default=list(textgym.ENV_IDS))
     parser.add_argument("--steps", type=int, default=100_000, help="single-env steps")
-    parser.add_argument("--vector-envs", nargs="+", default=list(textgym.ENV_IDS))
+    parser.add_argument("--vector-envs", nargs="*", default=list(textgym.ENV_IDS))
     parser.add_argument("--num-envs", type=int, default=8)
     parser.add_argument("--vector-steps", type=int, default=20_000, help="vector steps")
     parser.add_argument("--sample-every", type=int, default=1000)
