@@ -11,6 +11,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from textgym.core import text_env
+
 
 @dataclass
 class LMPolicyConfig:
@@ -30,7 +32,7 @@ class LMPolicy:
     def __init__(self, env: gym.Env, config: LMPolicyConfig | None = None) -> None:
         import torch
 
-        self.env = env.unwrapped
+        self.env = text_env(env)
         self.lm = self.env.lm
         self.config = config or LMPolicyConfig()
         self.generator = torch.Generator().manual_seed(self.config.seed)
@@ -63,5 +65,5 @@ def run_episode(env: gym.Env, policy: LMPolicy, seed: int | None = None) -> dict
         total += float(reward)
         steps += 1
         done = terminated or truncated
-    rendered = env.unwrapped.render_text()
+    rendered = text_env(env).render_text()
     return {"return": total, "length": steps, "info": info, "rendered": rendered}

@@ -31,6 +31,7 @@ import gymnasium as gym
 import numpy as np
 
 import textgym  # noqa: F401  (registers the environment ids)
+from textgym.core import text_env
 
 REFERENCE_AGENTS = ("random", "lm-greedy", "lm-sampled")
 # Sampling of the LM agents: (temperature, top_p).
@@ -79,7 +80,7 @@ def run_evaluation(
     """Play ``episodes`` held-out episodes with ``act``; returns the evaluation dict
     (per-episode lists and their summaries, see :func:`summarize`). ``on_episode`` is
     called after each episode (a progress bar)."""
-    base = env.unwrapped
+    base = text_env(env)
     n_examples = len(base.examples)
     log = EpisodeLog(episodes)
     for i in range(episodes):
@@ -214,7 +215,7 @@ def summarize(
     """The evaluation dict: the per-episode lists, their means and standard deviations
     (over episodes), and ``perplexity`` pooled over the episodes: exp(total NLL / total
     scored tokens)."""
-    evaluation = dict(
+    evaluation: dict[str, Any] = dict(
         episodes=episodes,
         returns=returns,
         lengths=lengths,

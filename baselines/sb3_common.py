@@ -161,6 +161,7 @@ def train(algo_cls: type, config: SB3Config, policy: Any = None, callback: Any =
     model = build_model(algo_cls, config, policy)
     env = model.get_env()
     model.learn(total_timesteps=config.total_timesteps, callback=callback)
+    assert config.out_dir is not None  # set by __post_init__
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.zip")
@@ -208,6 +209,7 @@ def evaluate(
         **evaluate_model(model, eval_env, episodes, config.seed),
     }
     eval_env.close()
+    assert config.out_dir is not None  # set by __post_init__
     out_path = Path(out_path) if out_path is not None else Path(config.out_dir) / "eval.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=2) + "\n")

@@ -30,7 +30,7 @@ weight alone raised held-out ROUGE-L). The critic is an MLP on the context vecto
     MaskablePPO(MaskableProposalPolicy, env)
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import torch
@@ -53,8 +53,13 @@ class ProposalsExtractor(BaseFeaturesExtractor):
     features between modules as one tensor; :class:`ProposalScorer` splits it again)."""
 
     def __init__(self, observation_space: gym.spaces.Dict) -> None:
-        self.c = observation_space["context"].shape[0]
-        self.k, self.d = observation_space["proposals"].shape
+        context, proposals = (
+            observation_space["context"].shape,
+            observation_space["proposals"].shape,
+        )
+        assert context is not None and proposals is not None  # Box spaces
+        self.c = context[0]
+        self.k, self.d = proposals
         super().__init__(observation_space, self.c + (self.d + len(PER_PROPOSAL_KEYS)) * self.k)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -80,7 +85,7 @@ class ProposalScorer(nn.Module):
         super().__init__()
         self.c, self.k, self.d = c, k, d
         self.token_preference = token_preference
-        self.score: nn.Module | None = None
+        self.score: nn.Sequential | None = None
         if scorer_hidden > 0:
             self.score = nn.Sequential(
                 nn.Linear(d * token_preference + c + 1 + N_FLAGS, scorer_hidden),
@@ -125,7 +130,14 @@ class ProposalScorer(nn.Module):
         return self.forward_actor(features), self.forward_critic(features)
 
 
-class _ProposalPolicyMixin:
+# The mixin adds to an SB3 actor-critic policy; the type checker sees it as one.
+if TYPE_CHECKING:
+    _PolicyBase = ActorCriticPolicy
+else:
+    _PolicyBase = object
+
+
+class _ProposalPolicyMixin(_PolicyBase):
     """What :class:`ProposalPolicy` and :class:`MaskableProposalPolicy` add to their SB3
     base: the proposals extractor, the scorer, and logits taken from the scorer as they are.
 
@@ -150,7 +162,10 @@ class _ProposalPolicyMixin:
 
     def _build_mlp_extractor(self) -> None:
         extractor = self.features_extractor
-        self.mlp_extractor = ProposalScorer(
+        assert isinstance(extractor, ProposalsExtractor)
+        # SB3 types mlp_extractor as its MlpExtractor, though its docs (custom policy) assign
+        # any module with latent_dim_pi / latent_dim_vf and forward_actor / forward_critic.
+        self.mlp_extractor = ProposalScorer(  # type: ignore[assignment]
             extractor.c,
             extractor.k,
             extractor.d,
@@ -164,11 +179,15 @@ class _ProposalPolicyMixin:
         # The scorer's outputs are the logits: no extra linear layer over them. Its last
         # layer starts near 0, so the initial policy is the LM's (alpha = 1).
         self.action_net = nn.Identity()
-        if self.mlp_extractor.score is not None:
-            last = self.mlp_extractor.score[-1]
+        scorer = self.mlp_extractor
+        assert isinstance(scorer, ProposalScorer)
+        if isinstance(scorer.score, nn.Sequential):
+            last = scorer.score[-1]
+            assert isinstance(last, nn.Linear)
             nn.init.orthogonal_(last.weight, gain=0.01)
             nn.init.zeros_(last.bias)
-        self.optimizer = self.optimizer_class(
+        # SB3 types optimizer_class as type[Optimizer], whose __init__ takes no lr.
+        self.optimizer = self.optimizer_class(  # type: ignore[call-arg]
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
         )
 
@@ -188,11 +207,14 @@ class ProposalPolicy(_ProposalPolicyMixin, ActorCriticPolicy):
 
 try:
     from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+
+    HAS_SB3_CONTRIB = True
 except ImportError:  # pragma: no cover - sb3-contrib is optional
-    MaskableActorCriticPolicy = None
+    HAS_SB3_CONTRIB = False
 
-if MaskableActorCriticPolicy is not None:
-
-    class MaskableProposalPolicy(_ProposalPolicyMixin, MaskableActorCriticPolicy):
+if HAS_SB3_CONTRIB:
+    # For the type checker the mixin is an ActorCriticPolicy, which MaskableActorCriticPolicy
+    # overrides with masked methods: that is the point, so the "incompatible" bases are meant.
+    class MaskableProposalPolicy(_ProposalPolicyMixin, MaskableActorCriticPolicy):  # type: ignore[misc]
         """MaskablePPO's policy over the ``proposals`` observation: invalid proposals get
         probability 0, the others are scored as in :class:`ProposalPolicy`."""

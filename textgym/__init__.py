@@ -4,7 +4,13 @@ Importing this package registers the environments and nothing else: torch and
 transformers are imported only when an environment is made.
 
     >>> import gymnasium as gym, textgym
-    >>> env = gym.make("TextSentiment-v0")  # doctest: +SKIP
+    >>> env = gym.make("TextTranslation-v0", model="tiny")  # the default model: smollm2-135m
+    >>> obs, info = env.reset(seed=0)
+    >>> obs["input_ids"].shape, info["references"][0] != ""
+    ((256,), True)
+    >>> obs, reward, terminated, truncated, info = env.step(2)  # <|im_end|> ends the turn
+    >>> terminated, reward == info["reward_components"]["reward"]
+    (True, True)
 """
 
 from gymnasium.envs.registration import register

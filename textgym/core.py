@@ -465,6 +465,18 @@ class TextEnv(gym.Env):
         return self.episode.render(self.task, self.generation)
 
 
+def text_env(env: gym.Env) -> TextEnv:
+    """The :class:`TextEnv` under Gymnasium's wrappers (what ``gym.make`` returns), or a
+    ``TypeError`` naming what ``env`` is."""
+    base = env.unwrapped
+    if not isinstance(base, TextEnv):
+        raise TypeError(
+            f"{type(base).__name__} is not a textgym environment: pass one made with "
+            "gym.make('Text...-v0') or a TextEnv"
+        )
+    return base
+
+
 TextEnv.__init__.__doc__ = COMMON_DOC
 
-__all__ = ["StepOutcome", "TextEnv", "partner_replies"]
+__all__ = ["StepOutcome", "TextEnv", "partner_replies", "text_env"]

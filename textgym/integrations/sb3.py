@@ -14,10 +14,13 @@ instead (one LM, one batched forward per step), translated to SB3's ``VecEnv`` A
 - ``env_method("action_masks")`` returns one mask per sub-environment, which sb3-contrib's
   ``MaskablePPO`` stacks.
 
-    >>> from textgym.integrations.sb3 import make_sb3_vec_env  # doctest: +SKIP
-    >>> env = make_sb3_vec_env("TextSentiment-v0", 8, seed=0, obs_mode="embedding",
-    ...                        action_mode="topk")  # doctest: +SKIP
-    >>> PPO("MlpPolicy", env).learn(10_000)  # doctest: +SKIP
+    >>> from stable_baselines3 import PPO
+    >>> from textgym.integrations.sb3 import make_sb3_vec_env
+    >>> env = make_sb3_vec_env("TextSentiment-v0", 4, seed=0, model="tiny",
+    ...                        obs_mode="embedding", action_mode="topk")
+    >>> model = PPO("MlpPolicy", env, n_steps=8, batch_size=32, seed=0).learn(32)
+    >>> env.num_envs, env.observation_space.shape
+    (4, (64,))
 """
 
 from collections.abc import Sequence
