@@ -3,6 +3,7 @@ keeps a dialogue episode whole."""
 
 import threading
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -107,3 +108,33 @@ def test_dialogue_episode_with_eliza_runs_whole_on_odd_utterances(eliza_env, tex
     assert info["user_turns"][1] in context and info["user_turns"][2] in context
     # The replies come from the env's seeded generator: the same episode again.
     assert _episode(eliza_env, text)["user_turns"] == info["user_turns"]
+
+
+def test_a_failed_partner_reply_is_given_before_the_next_action():
+    # The LM partner's generate fails once (e.g. out of memory); the next step first gives
+    # the reply, then plays the action: the episode never goes on without it.
+    kwargs = dict(model="tiny", num_turns=2, max_new_tokens=3, partner_max_new_tokens=4)
+    env, twin = (gym.make("TextDialogue-v0", **kwargs).unwrapped for _ in range(2))
+    env.reset(seed=1), twin.reset(seed=1)
+    generate, calls = env.lm.generate, []
+
+    def fails_once(*args, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("simulated failure")
+        return generate(*args, **kw)
+
+    for token in (100, 101):
+        env.step(token), twin.step(token)
+    env.lm.generate = fails_once
+    try:
+        with pytest.raises(RuntimeError, match="simulated"):
+            env.step(2)  # ends turn 1: the partner is due
+        assert env.partner_due
+        _, _, _, _, info = env.step(102)
+    finally:
+        del env.lm.generate
+    twin.step(2)
+    _, _, _, _, twin_info = twin.step(102)
+    assert env.context_ids == twin.context_ids
+    assert info["user_turns"] == twin_info["user_turns"] and len(info["user_turns"]) == 2

@@ -236,6 +236,9 @@ class TextEnv(gym.Env):
         return self.observe()
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        if self.partner_due:  # a reply that failed last step comes before the next action
+            partner_replies([self])
+            self.sync_lm()
         outcome = self.apply_action(self.parse_action(action))
         if self.partner_due:  # else partner_replies([self]) has nothing to do
             partner_replies([self])

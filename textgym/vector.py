@@ -198,6 +198,9 @@ class TextVectorEnv(VectorEnv):
         row and the value and leaves every sub-environment as it was."""
         if not self._started:
             raise ResetNeeded("step() was called before reset(): call envs.reset() first")
+        if any(env.partner_due for env in self.envs):  # replies that failed last step
+            partner_replies(self.envs)
+            self._sync_lm()
         parsed = self._parse_actions(actions)
         n = self.num_envs
         rewards = np.zeros(n, dtype=np.float64)
