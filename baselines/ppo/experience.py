@@ -23,8 +23,8 @@ PER_TOKEN = ("response_mask", "logprobs", "values", "advantages", "returns")
 """The (N, R) fields an update step reads (besides ``input_ids`` and ``attention_mask``)."""
 SCORES = ("rewards", "ref_logprobs")
 """The (N, R) fields scoring adds; not needed by the update, so minibatches leave them out."""
-PER_TURN = ("env_rewards", "ended_with_eos", "terminated", "truncated", "live", "episode")
-PER_EPISODE = ("episode_returns", "episode_scores", "episode_kl")
+PER_TURN = ("env_rewards", "ended_with_eos", "terminated", "truncated", "live")
+"""The (N,) fields a rollout sets (:func:`stack` adds ``episode``)."""
 
 
 @dataclass
@@ -191,7 +191,7 @@ def stack(turns: list[Experience], pad_id: int) -> Experience:
                 columns.setdefault(name, []).append(_pad_to(value[rows], R, 0, left=False))
         for name in PER_TURN:
             value = getattr(turn, name)
-            if value is not None and name != "episode":
+            if value is not None:
                 columns.setdefault(name, []).append(value[rows.to(value.device)])
         columns.setdefault("episode", []).append(rows)
     return _from_columns(P, {k: torch.cat(v, 0) for k, v in columns.items()})
@@ -240,7 +240,7 @@ def _from_columns(prompt_width: int, columns: dict[str, Tensor]) -> Experience:
         advantages=columns["advantages"],
         returns=columns["returns"],
     )
-    for name in SCORES + PER_TURN:
+    for name in (*SCORES, *PER_TURN, "episode"):
         if name in columns:
             setattr(out, name, columns[name])
     return out

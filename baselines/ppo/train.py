@@ -158,7 +158,8 @@ class Trainer:
         self.shuffle_rng = torch.Generator().manual_seed(c.seed)
         self.iteration = 0
         self.episodes = 0
-        self.out_dir = Path(str(c.out_dir))  # __post_init__ fills in a None out_dir
+        assert c.out_dir is not None  # PPOConfig.__post_init__ fills in the default
+        self.out_dir = Path(c.out_dir)
 
     def _add_sampler(self, envs: TextVectorEnv) -> None:
         if envs.num_envs not in self._samplers:
@@ -175,7 +176,13 @@ class Trainer:
         return [base + i // k for i in range(c.batch_size)]
 
     def sampler(self, envs: TextVectorEnv) -> Sampler:
-        """The sampler built for ``envs``' batch shape."""
+        """The sampler built for ``envs``' batch shape (the train envs' and the eval envs')."""
+        if envs.num_envs not in self._samplers:
+            raise ValueError(
+                f"this trainer has no sampler for a vector env of {envs.num_envs} "
+                f"sub-environments (it built them for {sorted(self._samplers)}): play its own "
+                "envs or eval envs"
+            )
         return self._samplers[envs.num_envs]
 
     def play(
@@ -239,7 +246,7 @@ class Trainer:
 
     # -- evaluation --------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, episodes: int | None = None) -> dict[str, Any]:
+    def evaluate(self, episodes: int | None = None) -> dict[str, float | list[float]]:
         """The policy, sampling at temperature 1, on held-out (``split="test"``) episodes:
         episode i plays example ``i % n_examples`` with a fixed seed, and the sampling
         generator restarts from the same seed, so evaluations differ only by the policy.
