@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from baselines.ppo.batch import epoch_minibatches
 from baselines.ppo.config import PPOConfig
+from baselines.ppo.experience import epoch_minibatches
 from baselines.ppo.train import Trainer
 from benchmarks.common import markdown_table
 

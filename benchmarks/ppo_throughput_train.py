@@ -81,8 +81,8 @@ def train_step_fn(
     losses, backward, gradient clip, fused AdamW) on one minibatch of ``batch`` random
     sequences of ``prompt`` + ``new`` tokens. Returns the step as a function of no
     arguments; with ``cuda_graph`` its first call runs eagerly and its second captures."""
-    from baselines.ppo.batch import TrainBatch
     from baselines.ppo.config import PPOConfig
+    from baselines.ppo.experience import Experience
     from baselines.ppo.update import UpdateStep, make_optimizer
 
     config = PPOConfig(batch_size=batch, minibatch_size=batch, learning_rate=1e-6)
@@ -95,7 +95,7 @@ def train_step_fn(
         advantages=torch.randn(batch, new, generator=g),
         returns=torch.randn(batch, new, generator=g),
     )
-    data = TrainBatch(
+    data = Experience(
         input_ids=ids, attention_mask=torch.ones_like(ids), prompt_width=prompt,
         response_mask=torch.ones(batch, new, dtype=torch.long), **per_token,
     ).to(device)  # fmt: skip

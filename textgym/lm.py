@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from textgym import models
 from textgym.kvcache import cache_kwargs, output_cache
+from textgym.sampling import decode_step
 
 if TYPE_CHECKING:
     import torch
@@ -185,16 +186,8 @@ class LM:
         step_ids = input_ids
         with torch.inference_mode():
             for _ in range(max_new_tokens):
-                positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -step_ids.shape[1] :]
-                result = self.forward_last(
-                    input_ids=step_ids,
-                    attention_mask=mask,
-                    position_ids=positions,
-                    use_cache=True,
-                    **cache_kwargs(self.model, past),
-                )
-                past = output_cache(result)
-                logits = result.logits[:, -1, :].float()  # (B, V)
+                step = decode_step(self.model, step_ids, mask, past, last_logits_only=True)
+                past, logits = step.cache, step.logits  # logits: (B, V)
                 if isinstance(generator, (list, tuple)):
                     tokens = torch.zeros(batch, dtype=torch.long)
                     for row in range(batch):

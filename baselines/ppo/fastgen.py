@@ -8,7 +8,7 @@ Build it once per policy and batch shape and reuse it every iteration; on CUDA t
 captures the graph (a few hundred ms), every later call only replays it::
 
     fast = StaticGenerator(policy, batch_size=64, max_prompt_len=256, max_new_tokens=48)
-    rollout, obs = collect(envs, policy, obs, generator, generate_fn=fast)
+    turn, obs = collect(envs, policy, obs, generator, sampler=fast)
 
 How it works. Plain ``generate`` launches several hundred small kernels per token (30 layers
 of SmolLM2), grows the KV cache by concatenation and syncs with the host to test for the end
@@ -55,7 +55,8 @@ seen, moving the model to another device or dtype is not (build a new generator)
 """
 
 import copy
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -67,6 +68,10 @@ from baselines.ppo.policy import (
     logits_are_head_of_trunk,
     position_ids,
 )
+from textgym.kvcache import cache_kwargs
+
+if TYPE_CHECKING:
+    from transformers import StaticCache
 
 
 class StaticGenerator:
@@ -141,11 +146,12 @@ class StaticGenerator:
                 param.data, param.grad = param.data.to(self.dtype), None
         self._base = self._lm.base_model  # the trunk: last hidden state, after the final norm
         self._head = self._lm.get_output_embeddings()
-        self._cache: Any = None
-        self._graph: Any = None
-        self._prefill_graph: Any = None
-        self._step_fn: Any = self._decode_step
-        self._prefill_fn: Any = self._prefill
+        self._cache: StaticCache | None = None
+        self._cache_kwargs: dict[str, StaticCache] = {}  # the cache, under its argument name
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._prefill_graph: torch.cuda.CUDAGraph | None = None
+        self._step_fn: Callable[[], None] = self._decode_step
+        self._prefill_fn: Callable[[], None] = self._prefill
         if self.compile:
             self._step_fn = torch.compile(self._decode_step, dynamic=False)
             self._prefill_fn = torch.compile(self._prefill, dynamic=False)
@@ -217,6 +223,7 @@ class StaticGenerator:
         B, L = self.batch_size, self.max_prompt_len + self.max_new_tokens
         V, N, dev = self._head.out_features, self.max_new_tokens, self.device
         self._cache = StaticCache(config=self._lm.config, max_cache_len=L)
+        self._cache_kwargs = cache_kwargs(self._base, self._cache)
         self._min = torch.finfo(self.dtype).min
         self._bias = torch.zeros(B, L, dtype=self.dtype, device=dev)  # additive mask
         self._ids = torch.zeros(B, self.max_prompt_len, dtype=torch.long, device=dev)
@@ -259,6 +266,7 @@ class StaticGenerator:
 
     def _rewind(self) -> None:
         """Every per-call state to its start (the captured graph reads these addresses)."""
+        assert self._cache is not None  # allocated on the first call
         self._cache.reset()  # zeroes the cache and its write counters, in place
         self._slot.fill_(self.max_prompt_len)
         self._col.zero_()
@@ -286,7 +294,7 @@ class StaticGenerator:
             input_ids=ids,
             attention_mask=bias4d.clamp(min=self._min),
             position_ids=position_ids(mask),
-            past_key_values=self._cache,
+            **self._cache_kwargs,
             use_cache=True,
         )
         self._pos.copy_(mask.sum(-1))  # token 0's position: the prompt's real length
@@ -300,7 +308,7 @@ class StaticGenerator:
             input_ids=self._token,
             attention_mask=self._bias[:, None, None, :],  # (B, 1, 1, L)
             position_ids=self._pos[:, None],
-            past_key_values=self._cache,
+            **self._cache_kwargs,
             use_cache=True,
         )
         self._pos.add_(self._token_live.long())

@@ -8,10 +8,15 @@ predicts token t + 1).
 """
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from textgym.lm import LM
 
 
 def position_ids(attention_mask: Tensor) -> Tensor:
@@ -20,12 +25,13 @@ def position_ids(attention_mask: Tensor) -> Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
-def head_logits(head: nn.Module, hidden: Tensor) -> Tensor:
+def head_logits(head: nn.Linear, hidden: Tensor) -> Tensor:
     """``head(hidden)`` (..., V) for a linear LM head, computed with the vocabulary padded
     to a multiple of 64 and sliced back. A row width such as GPT-2's 50257 leaves cuBLAS
     no aligned kernel: on an H100 its LM-head matmuls ran at ~95 TFLOP/s, a third of the
     update's time. Zero rows, so the V logits are exactly the head's."""
-    weight, bias = head.weight, head.bias
+    weight: Tensor = head.weight
+    bias: Tensor | None = head.bias
     pad = -weight.shape[0] % 64
     if pad == 0:
         return nn.functional.linear(hidden, weight, bias)
@@ -34,7 +40,7 @@ def head_logits(head: nn.Module, hidden: Tensor) -> Tensor:
     return nn.functional.linear(hidden, weight, bias)[..., : head.weight.shape[0]]
 
 
-def logits_are_head_of_trunk(model: Any, ids: Tensor, mask: Tensor) -> bool:
+def logits_are_head_of_trunk(model: "PreTrainedModel", ids: Tensor, mask: Tensor) -> bool:
     """Whether ``model``'s logits are ``lm_head(base_model(...).last_hidden_state)``, on
     the first two rows of ``ids``/``mask`` (models that post-process logits, e.g.
     soft-capping, are not), to a tolerance of the model's dtype: what lets the policy and
@@ -82,7 +88,7 @@ class PolicyWithValue(nn.Module):
     positions (the prompt's logits are never used) through :func:`head_logits`.
     """
 
-    def __init__(self, lm_model: Any) -> None:
+    def __init__(self, lm_model: "PreTrainedModel") -> None:
         super().__init__()
         self.lm = lm_model
         for module in lm_model.modules():
@@ -103,7 +109,7 @@ class PolicyWithValue(nn.Module):
         self.value_head.to(next(lm_model.parameters()).device)
 
     @classmethod
-    def from_lm(cls, lm: Any) -> "PolicyWithValue":
+    def from_lm(cls, lm: "LM") -> "PolicyWithValue":
         """A trainable copy of ``lm.model`` (a :class:`textgym.lm.LM`) with a value head."""
         model = copy.deepcopy(lm.model)
         model.requires_grad_(True)
@@ -157,7 +163,7 @@ class PolicyWithValue(nn.Module):
 
 @torch.no_grad()
 def reference_logprobs(
-    reference: Any, input_ids: Tensor, attention_mask: Tensor, prompt_width: int
+    reference: "PreTrainedModel", input_ids: Tensor, attention_mask: Tensor, prompt_width: int
 ) -> Tensor:
     """(B, R) log-probs of the response tokens under the frozen reference LM (the
     environment's own ``lm.model``); no gradients, the reference is never trained."""

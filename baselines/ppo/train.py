@@ -1,72 +1,67 @@
 """The token-level PPO trainer (and its critic-free variants): iterations of rollout,
-scoring and update, with logs, evaluation and resumable checkpoints.
+batch and update, with logs, evaluation and resumable checkpoints.
 
-One iteration:
+One iteration (:meth:`Trainer.iterate`) enters each stage's module once:
 
-1. **rollout**: reset the ``batch_size`` sub-environments with seeds derived from (seed,
-   iteration), then play whole episodes, one agent turn per step of the vector env
-   (:func:`baselines.ppo.rollout.collect`), until every episode has ended; a
-   multi-turn episode (dialogue) gives one sequence per turn. Deriving the seeds from the
-   iteration makes every iteration independent of the environments' state, so a
-   checkpoint needs no environment state and a resumed run sees the same data;
-2. **scoring**: the frozen reference's log-probs, per-token rewards (KL penalty, the
-   turn's reward on its last token, minus ``missing_eos_penalty`` for a turn cut by the
-   budget), and the advantages: GAE over each turn's tokens for ``ppo`` (a non-final
-   turn bootstraps from the value of the next turn's first state, a truncated episode
-   from its final state's value, a terminated one from 0); one advantage per episode
-   for ``reinforce``/``rloo``/``grpo``, from the episode's summed rewards, given to each
-   of its tokens;
-3. **update**: ``update_epochs`` passes of shuffled minibatches, clipped policy loss
-   (plus the clipped value loss for ``ppo``), gradient-norm clipping, AdamW; then the
-   KL controller sees the iteration's mean KL.
+1. **rollout** (:mod:`baselines.ppo.rollout`): reset the ``batch_size`` sub-environments
+   with seeds derived from (seed, iteration), then play whole episodes, one agent turn per
+   step of the vector env, until every episode has ended; a multi-turn episode (dialogue)
+   gives one record per turn. Deriving the seeds from the iteration makes every iteration
+   independent of the environments' state, so a checkpoint needs no environment state and a
+   resumed run sees the same data. For ``rloo`` and ``grpo`` the sub-environments come in
+   groups of ``group_size`` that are reset with the same seed, so each group holds k samples
+   of one prompt;
+2. **batch** (:mod:`baselines.ppo.scoring`): the frozen reference's log-probs, per-token
+   rewards (KL penalty, the turn's reward on its last token) and the algorithm's advantages
+   (:mod:`baselines.ppo.advantages`: GAE with the value head for ``ppo``, one advantage per
+   episode for ``reinforce``/``rloo``/``grpo``), stacked into one
+   :class:`~baselines.ppo.experience.Experience`;
+3. **update** (:mod:`baselines.ppo.update`): ``update_epochs`` passes of shuffled
+   minibatches, clipped policy loss (plus the clipped value loss with a critic),
+   gradient-norm clipping, AdamW; then the KL controller sees the iteration's mean KL.
 
-For ``rloo`` and ``grpo`` the sub-environments come in groups of ``group_size`` that are
-reset with the same seed, so each group holds k samples of one prompt.
+The algorithm (:func:`~baselines.ppo.advantages.make_algorithm`) and the sampler
+(:func:`~baselines.ppo.rollout.make_sampler`: the plain KV-cache loop, or on CUDA the
+static-cache CUDA-graph generator) are chosen once, when the trainer is built.
 """
 
 import dataclasses
 import json
-import math
-import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
-from torch import Tensor
 
 import textgym  # noqa: F401  (registers the environment ids)
-from baselines.ppo import core
-from baselines.ppo.batch import TrainBatch, epoch_minibatches, stack
+from baselines.ppo import checkpoint, core
+from baselines.ppo.advantages import make_algorithm
+from baselines.ppo.checkpoint import CHECKPOINT
 from baselines.ppo.config import PPOConfig
+from baselines.ppo.experience import Experience
 from baselines.ppo.logs import MetricsLog
 from baselines.ppo.policy import PolicyWithValue
-from baselines.ppo.rollout import Rollout, collect, score
-from baselines.ppo.update import UpdateStep, load_optimizer_state, make_optimizer, set_lr
+from baselines.ppo.rollout import Observation, Sampler, make_sampler, play
+from baselines.ppo.scoring import Scorer, batch_stats
+from baselines.ppo.update import (
+    UpdateStep,
+    load_optimizer_state,
+    make_optimizer,
+    set_lr,
+    train_epochs,
+)
+from textgym.vector import TextVectorEnv
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+__all__ = ["CHECKPOINT", "Trainer", "make_envs", "resolve_device"]
 
 SEED_STRIDE = 1_000_003
 EVAL_SEED = 7_777_777
-MAX_TURNS = 64
-CHECKPOINT = "checkpoint.pt"
-# Config fields that may change when a run is resumed: none of them changes the data or
-# the updates.
-RESUMABLE_CHANGES = frozenset(
-    {
-        "resume",
-        "progress",
-        "tensorboard",
-        "checkpoint_every",
-        "torch_threads",
-        "eval_every",
-        "gradient_checkpointing",
-        "cuda_graph_update",
-        "compile_update",
-        "compile_generate",
-    }
-)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,7 +70,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_envs(config: PPOConfig, num_envs: int, split: str = "train") -> Any:
+def make_envs(config: PPOConfig, num_envs: int, split: str = "train") -> TextVectorEnv:
     """The textgym vector env a run collects from: ``utterance`` actions, ``tokens``
     observations, SAME_STEP autoreset, one LM shared by all sub-environments."""
     kwargs: dict[str, Any] = dict(
@@ -90,22 +85,24 @@ def make_envs(config: PPOConfig, num_envs: int, split: str = "train") -> Any:
         kwargs["max_new_tokens"] = config.max_new_tokens
     if config.num_turns is not None:
         kwargs["num_turns"] = config.num_turns
-    return gym.make_vec(
+    envs = gym.make_vec(
         config.env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
     )
-
-
-Turns = list[tuple[Rollout, Tensor]]
-"""An episode batch: per turn, the rollout and the (B,) mask of rows whose episode was
-still running when the turn began (the other rows' turns belong to new episodes that an
-autoreset started, and are not used)."""
+    if not isinstance(envs, TextVectorEnv):
+        raise TypeError(f"{config.env_id} is not a textgym environment (got {type(envs)})")
+    return envs
 
 
 class Trainer:
     """Trains ``PolicyWithValue.from_lm(envs.lm)`` on ``envs`` (built from ``config``
     unless given) with ``config.algo``. :meth:`train` runs the whole loop."""
 
-    def __init__(self, config: PPOConfig, envs: Any = None, eval_envs: Any = None) -> None:
+    def __init__(
+        self,
+        config: PPOConfig,
+        envs: TextVectorEnv | None = None,
+        eval_envs: TextVectorEnv | None = None,
+    ) -> None:
         self.config = c = config
         if c.torch_threads:
             torch.set_num_threads(c.torch_threads)
@@ -116,19 +113,18 @@ class Trainer:
                 f"the vector env has {self.envs.num_envs} sub-environments but batch_size="
                 f"{c.batch_size}: one sub-environment per sequence is needed"
             )
-        self._eval_envs = eval_envs
         self.lm = self.envs.lm
-        self.reference = self.lm.model.eval().requires_grad_(False)
+        self.reference: PreTrainedModel = self.lm.model.eval().requires_grad_(False)
+        self.algorithm = make_algorithm(c)
         torch.manual_seed(c.seed)
         self.policy = PolicyWithValue.from_lm(self.lm).float().to(self.device)
         if c.gradient_checkpointing:
             lm = self.policy.lm  # transformers 5 renamed it; 4.x has only the old name
             enable = getattr(lm, "activation_checkpointing_enable", None)
             (enable or lm.gradient_checkpointing_enable)()
-        cuda = self.device.type == "cuda"
         # Activation checkpointing saves and restores the RNG state in the forward, which a
         # CUDA-graph capture does not allow: the auto setting leaves graphs off with it.
-        auto = cuda and not c.gradient_checkpointing
+        auto = self.device.type == "cuda" and not c.gradient_checkpointing
         graphs = auto if c.cuda_graph_update is None else c.cuda_graph_update
         if graphs and c.gradient_checkpointing:
             raise ValueError(
@@ -137,198 +133,83 @@ class Trainer:
                 "set one of them to False"
             )
         self.optimizer = make_optimizer(self.policy, c, graphs)
-        self.update_step = UpdateStep(self.policy, self.optimizer, c, graphs, c.compile_update)
+        self.update_step = UpdateStep(
+            self.policy,
+            self.optimizer,
+            c,
+            graphs,
+            c.compile_update,
+            critic=self.algorithm.uses_critic,
+        )
         self.kl = (
             core.AdaptiveKLController(c.kl_coef, c.target_kl, c.kl_horizon)
             if c.adaptive_kl
             else core.FixedKLController(c.kl_coef)
         )
+        self.scorer = Scorer(
+            self.reference, self.policy, self.algorithm, self.lm.pad_id, c.missing_eos_penalty
+        )
+        self._samplers: dict[int, Sampler] = {}  # one per batch shape: train and eval envs
+        self._add_sampler(self.envs)
+        self._eval_envs = eval_envs
+        if eval_envs is not None:
+            self._add_sampler(eval_envs)
         self.sample_rng = torch.Generator(self.device).manual_seed(c.seed)
         self.shuffle_rng = torch.Generator().manual_seed(c.seed)
         self.iteration = 0
         self.episodes = 0
+        assert c.out_dir is not None  # PPOConfig.__post_init__ fills in the default
         self.out_dir = Path(c.out_dir)
-        self._fast_generators: dict[int, Any] = {}
+
+    def _add_sampler(self, envs: TextVectorEnv) -> None:
+        if envs.num_envs not in self._samplers:
+            self._samplers[envs.num_envs] = make_sampler(
+                self.policy, envs, self.config.compile_generate
+            )
 
     # -- rollout -----------------------------------------------------------------------------
     def episode_seeds(self, iteration: int) -> list[int]:
         """The reset seed of each sub-environment at ``iteration``: distinct, except that
         the members of a group (rloo, grpo) share one, so they see the same prompt."""
-        c = self.config
-        k = c.group_size if c.algo in ("rloo", "grpo") else 1
+        c, k = self.config, self.algorithm.group_size
         base = c.seed * SEED_STRIDE + iteration * c.batch_size
         return [base + i // k for i in range(c.batch_size)]
 
+    def sampler(self, envs: TextVectorEnv) -> Sampler:
+        """The sampler built for ``envs``' batch shape (the train envs' and the eval envs')."""
+        if envs.num_envs not in self._samplers:
+            raise ValueError(
+                f"this trainer has no sampler for a vector env of {envs.num_envs} "
+                f"sub-environments (it built them for {sorted(self._samplers)}): play its own "
+                "envs or eval envs"
+            )
+        return self._samplers[envs.num_envs]
+
     def play(
         self,
-        envs: Any,
-        obs: dict,
+        envs: TextVectorEnv,
+        obs: Observation,
         generator: torch.Generator,
         timings: dict[str, float] | None = None,
-    ) -> Turns:
-        """Play the episodes that ``obs`` starts until every one has ended."""
-        turns: Turns = []
-        active = torch.ones(envs.num_envs, dtype=torch.bool)
-        for _ in range(MAX_TURNS):
-            rollout, obs = collect(
-                envs, self.policy, obs, generator, timings=timings, generate_fn=self._fast(envs)
-            )
-            turns.append((rollout, active.clone()))
-            active &= ~(rollout.terminated | rollout.truncated).cpu()
-            if not bool(active.any()):
-                return turns
-        raise RuntimeError(f"episodes did not end within {MAX_TURNS} turns")
+    ) -> list[Experience]:
+        """Play the episodes that ``obs`` starts until every one has ended: one record per
+        turn (:func:`baselines.ppo.rollout.play`)."""
+        return play(envs, self.policy, obs, generator, self.sampler(envs), timings)
 
-    def _fast(self, envs: Any) -> Any:
-        """On CUDA, the static-cache CUDA-graph generator for ``envs``' batch shape (built
-        and captured once, replayed every iteration; it samples from a bf16 copy of the
-        policy, refreshed every call, as the update runs under bf16 autocast); on CPU
-        None, the plain KV-cache loop of :func:`baselines.ppo.rollout.generate`."""
-        if self.device.type != "cuda":
-            return None
-        if envs.num_envs not in self._fast_generators:
-            from baselines.ppo.fastgen import StaticGenerator
-
-            env = envs.envs[0]
-            self._fast_generators[envs.num_envs] = StaticGenerator(
-                self.policy,
-                batch_size=envs.num_envs,
-                max_prompt_len=env.max_obs_tokens,
-                max_new_tokens=env.max_new_tokens,
-                dtype=torch.bfloat16,
-                compile=self.config.compile_generate,
-            )
-        return self._fast_generators[envs.num_envs]
-
-    @torch.no_grad()
-    def state_values(self, observations: list[dict]) -> Tensor:
-        """(n,) V of ``tokens`` observations (a truncated episode's final state)."""
-        ids = torch.as_tensor(np.stack([o["input_ids"] for o in observations]))
-        mask = torch.as_tensor(np.stack([o["attention_mask"] for o in observations]))
-        _, values = self.policy(ids.to(self.device), mask.to(self.device))
-        return values[:, -1]
-
-    # -- scoring -----------------------------------------------------------------------------
-    def build_batch(self, turns: Turns) -> tuple[TrainBatch, dict[str, float]]:
-        """Rewards, advantages and returns of every live turn, stacked; and the rollout's
-        statistics."""
-        c = self.config
-        B, device = c.batch_size, self.device
-        kl_coef = self.kl.value
-        episode_return = torch.zeros(B, device=device)  # the environment's rewards
-        episode_score = torch.zeros(B, device=device)  # what the critic-free methods rank
-        episode_kl = torch.zeros(B, device=device)
-        scored = []
-        for t, (r, active) in enumerate(turns):
-            live = active.to(device).float()
-            turn_reward = r.env_rewards
-            if c.missing_eos_penalty is not None:
-                turn_reward = turn_reward - c.missing_eos_penalty * (~r.ended_with_eos).float()
-            rewards, ref = score(r, self.reference, kl_coef, turn_reward)
-            episode_return += r.env_rewards * live
-            episode_score += rewards.sum(-1) * live
-            episode_kl += ((r.logprobs - ref) * r.response_mask).sum(-1) * live
-            if t + 1 < len(turns):
-                next_value = turns[t + 1][0].values[:, 0].clone()
-            else:
-                next_value = torch.zeros(B, device=device)
-            cut = (r.truncated.cpu() & active).nonzero().flatten().tolist()
-            if cut and c.algo == "ppo":
-                final = [r.infos["final_obs"][i] for i in cut]
-                next_value[cut] = self.state_values(final)
-            scored.append((r, active, rewards, next_value))
-
-        if c.algo != "ppo":
-            episode_adv = self._episode_advantages(episode_score)
-        parts = []
-        for r, active, rewards, next_value in scored:
-            if c.algo == "ppo":
-                adv, ret = core.gae(
-                    rewards,
-                    r.values,
-                    r.terminated | r.truncated,
-                    next_value,
-                    c.gamma,
-                    c.lam,
-                    mask=r.response_mask,
-                    truncated=r.truncated,
-                )
-            else:
-                adv = core.sequence_to_tokens(episode_adv, r.response_mask)
-                ret = torch.zeros_like(adv)
-            rows = active.nonzero().flatten().to(device)
-            parts.append(
-                dict(
-                    input_ids=r.input_ids[rows],
-                    attention_mask=r.attention_mask[rows],
-                    prompt_width=r.prompt_width,
-                    response_mask=r.response_mask[rows],
-                    logprobs=r.logprobs[rows],
-                    values=r.values[rows],
-                    advantages=adv[rows],
-                    returns=ret[rows],
-                )
-            )
-        batch = stack(parts, self.lm.pad_id)
-        if c.whiten_advantages and c.algo in ("ppo", "reinforce"):
-            batch.advantages = core.whiten(batch.advantages, batch.response_mask)
-
-        live = [(r, a.to(device)) for r, a, _, _ in scored]
-        n_turns = sum(float(a.sum()) for _, a in live)
-        tokens = sum(float((r.response_mask.sum(-1) * a).sum()) for r, a in live)
-        m = batch.response_mask.bool()
-        stats = {
-            "charts/episodic_return": float(episode_return.mean()),
-            "charts/episodic_return_std": float(episode_return.std()) if B > 1 else 0.0,
-            "charts/response_tokens": tokens / n_turns,
-            "charts/eos_fraction": sum(float((r.ended_with_eos & a).sum()) for r, a in live)
-            / n_turns,
-            "objective/kl": float(episode_kl.mean()),
-            "objective/kl_coef": kl_coef,
-            "objective/entropy": float(-batch.logprobs[m].mean()),
-            "objective/non_score_reward": float(-kl_coef * episode_kl.mean()),
-            "losses/explained_variance": _explained_variance(batch)
-            if c.algo == "ppo"
-            else math.nan,
-            "_tokens": tokens,
-        }
-        return batch, stats
-
-    def _episode_advantages(self, scores: Tensor) -> Tensor:
-        c = self.config
-        if c.algo == "reinforce":
-            return core.reinforce_advantages(scores)
-        if c.algo == "rloo":
-            return core.rloo_advantages(scores, c.group_size)
-        return core.grpo_advantages(scores, c.group_size)
+    # -- batch -------------------------------------------------------------------------------
+    def build_batch(self, turns: list[Experience]) -> tuple[Experience, dict[str, float]]:
+        """The scored batch of ``turns`` (:class:`baselines.ppo.scoring.Scorer`) at the
+        current KL coefficient, and its statistics."""
+        batch = self.scorer(turns, self.kl.value)
+        return batch, batch_stats(batch, self.kl.value, self.algorithm.uses_critic)
 
     # -- update ------------------------------------------------------------------------------
-    def update(self, batch: TrainBatch) -> dict[str, float]:
+    def update(self, batch: Experience) -> dict[str, float]:
         """``update_epochs`` passes of shuffled minibatches over ``batch``."""
-        c = self.config
-        # Summed on the device and read once at the end: a host read per step would make
-        # the CPU wait for every step's kernels before launching the next step's.
-        totals: dict[str, Tensor] = {}
-        steps = 0
-        self.policy.train()
-        for _ in range(c.update_epochs):
-            minibatches = epoch_minibatches(
-                batch, c.minibatch_size, self.shuffle_rng, c.group_by_length
-            )
-            for rows in minibatches:
-                for key, value in self.update_step(batch, rows).items():
-                    value = value.detach().to(self.device, torch.float64)
-                    totals[key] = totals[key] + value if key in totals else value
-                steps += 1
-        means = dict(
-            zip(totals, (torch.stack(list(totals.values())) / steps).tolist(), strict=True)
-        )
-        if c.algo != "ppo":
-            means["losses/value_loss"] = means["losses/vf_clipfrac"] = math.nan
-        return means
+        return train_epochs(self.update_step, batch, self.shuffle_rng)
 
     def iterate(self) -> dict[str, float]:
-        """One iteration (rollout, scoring, update); returns its ``metrics.csv`` row."""
+        """One iteration (rollout, batch, update); returns its ``metrics.csv`` row."""
         c = self.config
         start = time.perf_counter()
         lr = c.learning_rate
@@ -347,13 +228,12 @@ class Trainer:
         self.iteration += 1
         self.episodes += c.batch_size
         seconds = done_at - start
-        tokens = stats.pop("_tokens")
         stats.update(
             {
                 "iteration": self.iteration,
                 "episodes": self.episodes,
                 "charts/learning_rate": lr,
-                "charts/tokens_per_sec": tokens / seconds,
+                "charts/tokens_per_sec": float(batch.response_mask.sum()) / seconds,
                 "charts/episodes_per_sec": c.batch_size / seconds,
                 "time/generate": timings.get("generate", 0.0),
                 "time/env_step": timings.get("env_step", 0.0),
@@ -366,18 +246,21 @@ class Trainer:
 
     # -- evaluation --------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, episodes: int | None = None) -> dict[str, Any]:
+    def evaluate(self, episodes: int | None = None) -> dict[str, float | list[float]]:
         """The policy, sampling at temperature 1, on held-out (``split="test"``) episodes:
         episode i plays example ``i % n_examples`` with a fixed seed, and the sampling
-        generator restarts from the same seed, so evaluations differ only by the policy."""
+        generator restarts from the same seed, so evaluations differ only by the policy.
+        Returns the ``eval.csv`` row and the episodes' ``returns``."""
         c = self.config
         episodes = c.eval_episodes if episodes is None else episodes
         if self._eval_envs is None:
             self._eval_envs = make_envs(c, min(episodes, c.batch_size), split="test")
+            self._add_sampler(self._eval_envs)
         envs = self._eval_envs
         n, n_examples = envs.num_envs, len(envs.envs[0].examples)
         generator = torch.Generator(self.device).manual_seed(c.seed + EVAL_SEED)
-        returns, tokens, eos, turns_played = [], 0.0, 0.0, 0.0
+        returns: list[float] = []
+        tokens, eos, turns_played = 0.0, 0.0, 0.0
         for first in range(0, episodes, n):
             ids = list(range(first, first + n))
             obs, _ = envs.reset(
@@ -385,11 +268,13 @@ class Trainer:
                 options={"example_index": [e % n_examples for e in ids]},
             )
             total = torch.zeros(n)
-            for r, active in self.play(envs, obs, generator):
-                active = active & (torch.arange(n) < episodes - first)
-                total += r.env_rewards.cpu() * active
-                tokens += float((r.response_mask.sum(-1).cpu() * active).sum())
-                eos += float((r.ended_with_eos.cpu() & active).sum())
+            for turn in self.play(envs, obs, generator):
+                assert turn.live is not None and turn.env_rewards is not None  # set by play
+                assert turn.ended_with_eos is not None
+                active = turn.live & (torch.arange(n) < episodes - first)
+                total += turn.env_rewards.cpu() * active
+                tokens += float((turn.response_mask.sum(-1).cpu() * active).sum())
+                eos += float((turn.ended_with_eos.cpu() & active).sum())
                 turns_played += float(active.sum())
             returns += total[: episodes - first].tolist()
         return {
@@ -403,6 +288,7 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs (:mod:`baselines.ppo.checkpoint`)."""
         return {
             "config": dataclasses.asdict(self.config),
             "iteration": self.iteration,
@@ -416,31 +302,12 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path:
-        """Write ``<out_dir>/checkpoint.pt`` atomically (a temporary file, then a rename), so
-        a run killed while writing keeps its previous checkpoint."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = self.out_dir / CHECKPOINT
-        tmp = path.with_name(CHECKPOINT + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
-        return path
+        """Write ``<out_dir>/checkpoint.pt`` (atomically)."""
+        return checkpoint.save(self.state_dict(), self.out_dir / CHECKPOINT)
 
     def load_checkpoint(self, path: str | Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        saved, current = state["config"], dataclasses.asdict(self.config)
-        free = set(RESUMABLE_CHANGES)
-        if not self.config.anneal_lr:
-            free.add("total_iterations")  # a constant learning rate: a run may be extended
-        # A field the checkpoint lacks (added to PPOConfig later) had its default then.
-        defaults = dataclasses.asdict(PPOConfig(out_dir=self.config.out_dir))
-        saved = {**defaults, **saved}
-        changed = sorted(k for k in current if k not in free and saved[k] != current[k])
-        if changed:
-            diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
-            raise ValueError(
-                f"the checkpoint {path} was written by a run with another config ({diffs}); "
-                "resume with the same settings, or start a new run in another out_dir"
-            )
+        """Continue from the checkpoint at ``path``, which a run with this config wrote."""
+        state = checkpoint.load(path, self.config)
         self.policy.load_state_dict(state["policy"])
         load_optimizer_state(self.optimizer, state["optimizer"], self.update_step.cuda_graph)
         self.update_step.reset()
@@ -466,15 +333,15 @@ class Trainer:
         from tqdm.auto import tqdm
 
         c = self.config
-        checkpoint = self.out_dir / CHECKPOINT
+        path = self.out_dir / CHECKPOINT
         resume_after = None
-        if checkpoint.exists():
+        if path.exists():
             if not c.resume:
                 raise FileExistsError(
-                    f"{self.out_dir} already holds a run ({checkpoint}): pass --resume to "
+                    f"{self.out_dir} already holds a run ({path}): pass --resume to "
                     "continue it, or choose another --out-dir"
                 )
-            self.load_checkpoint(checkpoint)
+            self.load_checkpoint(path)
             resume_after = self.iteration
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.json").write_text(
@@ -532,10 +399,3 @@ class Trainer:
         }
         (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
-
-
-def _explained_variance(batch: TrainBatch) -> float:
-    m = batch.response_mask.bool()
-    returns, values = batch.returns[m], batch.values[m]
-    var = float(returns.var()) if returns.numel() > 1 else 0.0
-    return math.nan if var == 0 else 1.0 - float((returns - values).var()) / var

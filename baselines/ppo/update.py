@@ -1,5 +1,7 @@
-"""The PPO update's minibatch step (loss, backward, gradient clip, AdamW), run eagerly or
-replayed from CUDA graphs.
+"""The PPO update: :func:`train_epochs` runs ``update_epochs`` passes of shuffled minibatches
+of an iteration's :class:`~baselines.ppo.experience.Experience` through :class:`UpdateStep`,
+the minibatch step (loss, backward, gradient clip, AdamW), run eagerly or replayed from CUDA
+graphs.
 
 An eager step of a 30-layer model at minibatch 16 is bound by kernel launches: on an H100
 the GPU idles while Python and the CUDA driver queue a few thousand small kernels (about
@@ -32,18 +34,24 @@ compiles (about a minute for GPT-2's 12 layers, several for a 30-layer model; pa
 ``recompile_limit`` of 8 buckets, new ones run uncompiled).
 """
 
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+from torch.optim import Optimizer
 
 from baselines.ppo import core
-from baselines.ppo.batch import TrainBatch
+from baselines.ppo.advantages import make_algorithm
 from baselines.ppo.config import PPOConfig
+from baselines.ppo.experience import Experience, epoch_minibatches
 from baselines.ppo.policy import PolicyWithValue
 
+if TYPE_CHECKING:
+    from torch.cuda import _POOL_HANDLE
 
-def make_optimizer(policy: PolicyWithValue, config: PPOConfig, cuda_graph: bool) -> Any:
+
+def make_optimizer(policy: PolicyWithValue, config: PPOConfig, cuda_graph: bool) -> Optimizer:
     """AdamW over the policy: fused on CUDA; with ``cuda_graph``, capturable and with a
     tensor learning rate on the policy's device (what a captured step needs)."""
     device = next(policy.parameters()).device
@@ -61,7 +69,7 @@ def make_optimizer(policy: PolicyWithValue, config: PPOConfig, cuda_graph: bool)
     )
 
 
-def set_lr(optimizer: Any, lr: float) -> None:
+def set_lr(optimizer: Optimizer, lr: float) -> None:
     """Set every group's learning rate; a tensor rate (a captured step reads it) in place."""
     for group in optimizer.param_groups:
         if isinstance(group["lr"], Tensor):
@@ -70,7 +78,7 @@ def set_lr(optimizer: Any, lr: float) -> None:
             group["lr"] = lr
 
 
-def load_optimizer_state(optimizer: Any, state: dict[str, Any], cuda_graph: bool) -> None:
+def load_optimizer_state(optimizer: Optimizer, state: dict[str, Any], cuda_graph: bool) -> None:
     """``optimizer.load_state_dict(state)``, keeping what this run's step needs whatever run
     wrote ``state``: ``capturable`` and a tensor learning rate with ``cuda_graph`` (a float
     one without), and Adam's step counters on the parameters' device."""
@@ -87,10 +95,14 @@ def load_optimizer_state(optimizer: Any, state: dict[str, Any], cuda_graph: bool
 
 
 def minibatch_loss(
-    policy: PolicyWithValue, mb: TrainBatch, config: PPOConfig
+    policy: PolicyWithValue, mb: Experience, config: PPOConfig, critic: bool | None = None
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """The minibatch's loss (clipped policy loss, plus ``vf_coef`` x the clipped value loss
-    for ``ppo``) and its detached statistics, keyed as in ``metrics.csv``."""
+    with a ``critic``) and its detached statistics, keyed as in ``metrics.csv``. ``critic``
+    None: whether ``config.algo`` trains one (:func:`~baselines.ppo.advantages.make_algorithm`).
+    """
+    if critic is None:
+        critic = make_algorithm(config).uses_critic
     cuda = mb.input_ids.device.type == "cuda"
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
         logprobs, values = policy.evaluate(mb.input_ids, mb.attention_mask, mb.prompt_width)
@@ -99,7 +111,7 @@ def minibatch_loss(
     )
     loss = pg_loss
     v_loss = vf_clipfrac = torch.zeros((), device=mb.input_ids.device)
-    if config.algo == "ppo":
+    if critic:
         v_loss, vf_clipfrac = core.value_loss(
             values.float(), mb.values, mb.returns, mb.response_mask, config.vf_clip_coef
         )
@@ -115,7 +127,7 @@ def minibatch_loss(
 
 
 class UpdateStep:
-    """One gradient step on a minibatch of a :class:`TrainBatch`: ``step(batch, rows)``
+    """One gradient step on a minibatch of an :class:`Experience`: ``step(batch, rows)``
     returns the step's statistics (the ``losses/*`` keys of ``metrics.csv``, device
     tensors).
 
@@ -126,16 +138,19 @@ class UpdateStep:
         cuda_graph: capture and replay the step per minibatch shape (CUDA only).
         compile: put the forward and loss through ``torch.compile``.
         bucket: widths are rounded up to multiples of this under ``cuda_graph``.
+        critic: also train the value head (the algorithm's ``uses_critic``); None: whether
+            ``config.algo`` trains one.
     """
 
     def __init__(
         self,
         policy: PolicyWithValue,
-        optimizer: Any,
+        optimizer: Optimizer,
         config: PPOConfig,
         cuda_graph: bool = False,
         compile: bool = False,
         bucket: int = 16,
+        critic: bool | None = None,
     ) -> None:
         device = next(policy.parameters()).device
         if cuda_graph and device.type != "cuda":
@@ -147,13 +162,16 @@ class UpdateStep:
             )
         self.policy, self.optimizer, self.config = policy, optimizer, config
         self.cuda_graph, self.bucket = cuda_graph, bucket
+        self.critic = make_algorithm(config).uses_critic if critic is None else critic
         # Static shapes, compiled once per shape bucket: torch 2.11's Inductor failed an
         # internal assertion (tiling_utils) when recompiling this loss with dynamic shapes.
         self._loss = torch.compile(minibatch_loss, dynamic=False) if compile else minibatch_loss
         self._bucketed = cuda_graph or compile
-        self._graphs: dict[tuple[int, ...], tuple[Any, TrainBatch, dict[str, Tensor]]] = {}
+        self._graphs: dict[
+            tuple[int, ...], tuple[torch.cuda.CUDAGraph, Experience, dict[str, Tensor]]
+        ] = {}
         self._seen: set[tuple[int, ...]] = set()
-        self._pool: Any = None
+        self._pool: _POOL_HANDLE | None = None
 
     def reset(self) -> None:
         """Forget the captured graphs (after a state dict was loaded into the optimizer:
@@ -162,9 +180,9 @@ class UpdateStep:
         self._seen.clear()
         self._pool = None
 
-    def _step(self, mb: TrainBatch) -> dict[str, Tensor]:
+    def _step(self, mb: Experience) -> dict[str, Tensor]:
         self.optimizer.zero_grad(set_to_none=True)
-        loss, stats = self._loss(self.policy, mb, self.config)
+        loss, stats = self._loss(self.policy, mb, self.config, self.critic)
         loss.backward()
         stats["losses/grad_norm"] = torch.nn.utils.clip_grad_norm_(
             self.policy.parameters(), self.config.max_grad_norm
@@ -172,7 +190,7 @@ class UpdateStep:
         self.optimizer.step()
         return stats
 
-    def __call__(self, batch: TrainBatch, rows: Tensor) -> dict[str, Tensor]:
+    def __call__(self, batch: Experience, rows: Tensor) -> dict[str, Tensor]:
         if not self._bucketed:
             return self._step(batch.minibatch(rows))
         mb = batch.minibatch(rows, self.bucket, self.config.minibatch_size)
@@ -211,3 +229,31 @@ class UpdateStep:
         if key in self._graphs:
             graph.replay()
         return {k: v.clone() for k, v in out.items()}
+
+
+def train_epochs(
+    step: UpdateStep, batch: Experience, generator: torch.Generator
+) -> dict[str, float]:
+    """``config.update_epochs`` passes of ``step`` over shuffled minibatches of ``batch``
+    (``config.minibatch_size`` rows, drawn from ``generator``, grouped by length with
+    ``config.group_by_length``); returns the means of the steps' statistics (the value
+    loss's NaN without a critic)."""
+    config, device = step.config, next(step.policy.parameters()).device
+    # Summed on the device and read once at the end: a host read per step would make
+    # the CPU wait for every step's kernels before launching the next step's.
+    totals: dict[str, Tensor] = {}
+    steps = 0
+    step.policy.train()
+    for _ in range(config.update_epochs):
+        minibatches = epoch_minibatches(
+            batch, config.minibatch_size, generator, config.group_by_length
+        )
+        for rows in minibatches:
+            for key, value in step(batch, rows).items():
+                value = value.detach().to(device, torch.float64)
+                totals[key] = totals[key] + value if key in totals else value
+            steps += 1
+    means = dict(zip(totals, (torch.stack(list(totals.values())) / steps).tolist(), strict=True))
+    if not step.critic:
+        means["losses/value_loss"] = means["losses/vf_clipfrac"] = math.nan
+    return means

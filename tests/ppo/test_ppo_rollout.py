@@ -6,7 +6,8 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from baselines.ppo.policy import PolicyWithValue
-from baselines.ppo.rollout import collect, generate, score
+from baselines.ppo.rollout import collect, generate
+from baselines.ppo.scoring import score
 
 B = 4
 

@@ -138,7 +138,7 @@ def test_multi_turn_dialogue_bootstraps_from_the_next_turn(tmp_path):
     obs, _ = trainer.envs.reset(seed=trainer.episode_seeds(0))
     turns = trainer.play(trainer.envs, obs, trainer.sample_rng)
     assert len(turns) == 2
-    first, _ = turns[0]
+    first = turns[0]
     assert not bool((first.terminated | first.truncated).any())
     torch.nn.init.normal_(trainer.policy.value_head.weight, std=0.5)  # real values
     batch, stats = trainer.build_batch(trainer.play(trainer.envs, obs, trainer.sample_rng))
@@ -165,7 +165,7 @@ def test_missing_eos_penalty_lowers_the_turn_reward(tmp_path):
     )
     obs, _ = plain.envs.reset(seed=0)
     turns = plain.play(plain.envs, obs, torch.Generator().manual_seed(0))
-    rollout = turns[0][0]
+    rollout = turns[0]
     assert not bool(rollout.ended_with_eos.any())  # the tiny model never stops in 6 tokens
     a, _ = plain.build_batch(turns)
     b, _ = penalised.build_batch(turns)
@@ -300,6 +300,6 @@ def test_trains_on_gpu_with_the_static_cache_generator(tmp_path):
 
     trainer = Trainer(tiny_config(tmp_path, device="cuda"))
     stats = trainer.iterate()
-    assert isinstance(trainer._fast(trainer.envs), StaticGenerator)
+    assert isinstance(trainer.sampler(trainer.envs), StaticGenerator)
     assert abs(stats["objective/kl"]) < 1e-2  # bf16 sampling copy against the fp32 reference
     assert trainer.iterate()["charts/tokens_per_sec"] > 0

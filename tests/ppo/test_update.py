@@ -6,8 +6,8 @@ import copy
 import pytest
 import torch
 
-from baselines.ppo.batch import TrainBatch, length_grouped
 from baselines.ppo.config import PPOConfig
+from baselines.ppo.experience import Experience, length_grouped
 from baselines.ppo.policy import PolicyWithValue
 from baselines.ppo.update import (
     UpdateStep,
@@ -20,7 +20,7 @@ from baselines.ppo.update import (
 P, R, N = 7, 5, 6
 
 
-def make_batch(vocab: int, seed: int = 0) -> TrainBatch:
+def make_batch(vocab: int, seed: int = 0) -> Experience:
     """N rows: left-padded prompts of 2..7 tokens, right-padded responses of 1..5."""
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(3, vocab, (N, P + R), generator=g)
@@ -34,7 +34,7 @@ def make_batch(vocab: int, seed: int = 0) -> TrainBatch:
         for name in ("logprobs", "values", "advantages", "returns")
     }
     per_token["logprobs"] = -per_token["logprobs"].abs()
-    return TrainBatch(
+    return Experience(
         input_ids=ids * mask,
         attention_mask=mask.long(),
         prompt_width=P,
