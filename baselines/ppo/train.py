@@ -176,13 +176,9 @@ class Trainer:
         return [base + i // k for i in range(c.batch_size)]
 
     def sampler(self, envs: TextVectorEnv) -> Sampler:
-        """The sampler built for ``envs``' batch shape (the train envs' and the eval envs')."""
-        if envs.num_envs not in self._samplers:
-            raise ValueError(
-                f"this trainer has no sampler for a vector env of {envs.num_envs} "
-                f"sub-environments (it built them for {sorted(self._samplers)}): play its own "
-                "envs or eval envs"
-            )
+        """The sampler for ``envs``' batch shape: built once per shape (the train and eval
+        envs' at construction, any other on its first use) by ``make_sampler``."""
+        self._add_sampler(envs)
         return self._samplers[envs.num_envs]
 
     def play(
