@@ -98,6 +98,8 @@ class ActionMode:
     """one token per step (so per-token KL shaping applies)"""
     needs_logits: bool = False
     """parsing reads the LM's proposals, which must be kept up to date"""
+    info_flags: tuple[str, ...] = ()
+    """the boolean entries a parsed action may add to ``info``"""
 
     def parse(self, action: Any) -> ParsedAction:
         raise NotImplementedError
@@ -126,6 +128,7 @@ class TopkActions(ActionMode):
 
     name = "topk"
     needs_logits = True
+    info_flags = ("invalid_action",)
 
     def __init__(self, proposals: Proposals) -> None:
         self.proposals = proposals
@@ -148,6 +151,7 @@ class UtteranceActions(ActionMode):
 
     name = "utterance"
     per_token = False
+    info_flags = ("utterance_truncated",)
 
     def __init__(self, lm: LM, max_new_tokens: int) -> None:
         self.lm, self.budget = lm, max_new_tokens

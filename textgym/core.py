@@ -55,6 +55,7 @@ from textgym.data import Example, load_dataset
 from textgym.docs import COMMON_DOC, compose
 from textgym.episode import Episode, ExampleOrder
 from textgym.errors import ResetNeeded
+from textgym.infos import INFO_MODES, make_info_mode
 from textgym.interfaces import make_interfaces
 from textgym.lm import LM, load_lm
 from textgym.lmstate import LMState
@@ -133,11 +134,13 @@ class TextEnv(gym.Env):
         reward_shaping: str = "terminal",
         kl_coef: float = 0.0,
         num_turns: int = 1,
+        info_mode: str = "full",
         device: str = "cpu",
         dtype: str | None = None,
     ) -> None:
         check_choice("prompt_overflow", prompt_overflow, PROMPT_OVERFLOW)
         check_choice("reward_shaping", reward_shaping, REWARD_SHAPING)
+        check_choice("info_mode", info_mode, INFO_MODES)
         if render_mode is not None:
             check_choice("render_mode", render_mode, tuple(self.metadata["render_modes"]))
         max_new_tokens = self.default_max_new_tokens if max_new_tokens is None else max_new_tokens
@@ -179,6 +182,12 @@ class TextEnv(gym.Env):
         self.observation_space = self.observation_interface.space
         self.action_space = self.action_interface.space
         self.lm_state = LMState(self.lm, modes.needs_hidden, modes.needs_logits, self.proposals)
+        self.info_mode = make_info_mode(
+            info_mode,
+            self.action_interface.info_flags,
+            self.topk if self.proposals is not None else None,
+            self.kl_coef > 0,
+        )
         self.shaping = make_shaping(reward_shaping)
         self.kl_penalty = KLPenalty(self.kl_coef)
         self.prompts = PromptEncoder(
@@ -243,8 +252,7 @@ class TextEnv(gym.Env):
         if self.partner_due:  # else partner_replies([self]) has nothing to do
             partner_replies([self])
         self.sync_lm()
-        obs, info = self.observe()
-        info.update(outcome.info)
+        obs, info = self.observe(extra=outcome.info)
         if self.render_mode == "human" and self.episode_over:
             self.render()
         return obs, outcome.reward, outcome.terminated, outcome.truncated, info
@@ -282,7 +290,7 @@ class TextEnv(gym.Env):
         self._torch_seed = int(self.np_random.integers(2**62))
         self._generator: torch.Generator | None = None
         prompt_ids, truncated = self.prompts.encode(index, example)
-        self.episode = Episode(example, truncated)
+        self.episode = Episode(example, index, truncated)
         self.context.start(prompt_ids)
         self.lm_state.restart()
         self._start_turn()
@@ -424,10 +432,23 @@ class TextEnv(gym.Env):
         return self.lm_state.hidden
 
     # -- phase 3: observation and info -----------------------------------------------------
-    def observe(self, embedding: "torch.Tensor | None" = None) -> tuple[Any, dict[str, Any]]:
-        """The observation and info after phases 1 and 2; ``embedding`` is the context's
-        MiniLM embedding when a batching caller computed it."""
-        return self.observation_interface.observe(self, embedding), self._info()
+    def observe(
+        self, embedding: "torch.Tensor | None" = None, extra: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The observation and info after phases 1 and 2: ``extra`` is what
+        :meth:`apply_action` returned for the info, ``embedding`` the context's MiniLM
+        embedding when a batching caller computed it. The info follows ``info_mode``."""
+        info = self.text_info()
+        info.update(extra or {})
+        assert self.episode is not None
+        return (
+            self.observation_interface.observe(self, embedding),
+            self.info_mode.finish(info, self.episode.index, self.episode.total),
+        )
+
+    def text_info(self) -> dict[str, Any]:
+        """The full info of the current state (texts included), whatever ``info_mode``."""
+        return self._info()
 
     def embedding_text(self) -> str:
         """The text a MiniLM embedding observation encodes: the context without markup."""

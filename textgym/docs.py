@@ -62,6 +62,7 @@ COMMON_ARGUMENTS = """## Common Arguments
 | `embedding_model` | `"lm"` | `"lm"` or `"minilm"` |
 | `reward_shaping` | `"terminal"` | `"dense"`: each step earns the change of the task metric |
 | `kl_coef` | 0.0 | per-token KL penalty to the frozen LM (`token` and `topk` actions) |
+| `info_mode` | `"full"` | `"numeric"`: the same numeric keys on every step (TorchRL, Tianshou); texts via `env.unwrapped.text_info()` |
 | `device`, `dtype` | `"cpu"`, float32 | `"cuda"` / `"auto"`; bfloat16 by default on CUDA |
 """
 

@@ -38,6 +38,8 @@ class Episode:
     the last turn's reward components, the return so far and whether it is over."""
 
     example: Example
+    index: int
+    """the example's index in the environment's dataset"""
     prompt_truncated: bool
     turns: list[str] = field(default_factory=list)
     turn_rewards: list[float] = field(default_factory=list)

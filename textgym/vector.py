@@ -15,8 +15,11 @@ as ``gymnasium.vector.SyncVectorEnv`` over the same environments (embeddings agr
 float rounding: batched matmuls round differently). Autoreset is ``NEXT_STEP`` by
 default, as in ``SyncVectorEnv``: the step after an episode ends resets that
 sub-environment and ignores its action. ``autoreset_mode=AutoresetMode.SAME_STEP`` (what
-Stable-Baselines3 and RLlib expect) resets it within the step that ends the episode and
-puts the last observation and info under ``info["final_obs"]`` and ``info["final_info"]``.
+Stable-Baselines3 expects) resets it within the step that ends the episode and puts the
+last observation and info under ``info["final_obs"]`` and ``info["final_info"]``.
+``autoreset_mode=AutoresetMode.DISABLED`` never resets by itself: the caller resets the
+finished rows with ``reset(options={"reset_mask": mask})`` (what TorchRL prefers); stepping
+a finished row raises ``ResetNeeded`` naming it.
 """
 
 from collections.abc import Sequence
@@ -85,8 +88,6 @@ class TextVectorEnv(VectorEnv):
         self, envs: list[TextEnv], max_episode_steps: int | None, autoreset_mode: Any
     ) -> None:
         mode = AutoresetMode(autoreset_mode)
-        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise ValueError(f"autoreset_mode={mode!r} is not supported: NEXT_STEP or SAME_STEP")
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         self.autoreset_mode = mode
         if not envs:
@@ -139,22 +140,48 @@ class TextVectorEnv(VectorEnv):
         """Reset every sub-environment; an int seed gives sub-environment i ``seed + i``,
         as ``SyncVectorEnv`` does. ``options`` go to every sub-environment, except that
         ``options["example_index"]`` may also be a sequence with one index (or None) per
-        sub-environment."""
+        sub-environment, and ``options["reset_mask"]`` (a bool array, one per
+        sub-environment) resets only those rows: the others keep their episodes and
+        observations, and the infos hold the reset rows only (Gymnasium's convention, what
+        ``autoreset_mode=DISABLED`` consumers such as TorchRL call)."""
+        options = dict(options or {})
+        mask = self._reset_mask(options.pop("reset_mask", None))
         seeds = self._split_seeds(seed)
-        rows = self._split_options(options)
-        for i, (env, env_options) in enumerate(zip(self.envs, rows, strict=True)):
-            try:  # check every row before any resets: a rejected reset changes nothing
-                env.example_index(env_options)
+        rows = self._split_options(options or None)
+        reset = np.flatnonzero(mask)
+        for i in reset:  # check every row before any resets: a rejected reset changes nothing
+            try:
+                self.envs[i].example_index(rows[i])
             except ValueError as err:
                 raise ValueError(f"sub-environment {i}: {err}") from err
-        for env, env_seed, env_options in zip(self.envs, seeds, rows, strict=True):
-            env.start_episode(seed=env_seed, options=env_options)
-        self._autoreset[:] = False
-        self._elapsed[:] = 0
+        if not self._started and not mask.all():
+            raise ResetNeeded("the first reset() resets every sub-environment: drop reset_mask")
+        for i in reset:
+            self.envs[i].start_episode(seed=seeds[i], options=rows[i])
+        self._autoreset[mask] = False
+        self._elapsed[mask] = 0
         self._started = True
         self._sync_lm()
-        obs, infos = self._finish_all([{} for _ in self.envs])
-        return obs, infos
+        if mask.all():
+            return self._finish_all([{} for _ in self.envs])
+        return self._finish_all([{} for _ in self.envs], only=set(reset.tolist()), previous=None)
+
+    def _reset_mask(self, mask: Any) -> np.ndarray:
+        if mask is None:
+            return np.ones(self.num_envs, dtype=bool)
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+            raise TypeError(
+                f"options['reset_mask'] must be a numpy bool array, got {type(mask).__name__}"
+                f"{'' if not isinstance(mask, np.ndarray) else f' of dtype {mask.dtype}'}"
+            )
+        if mask.shape != (self.num_envs,):
+            raise ValueError(
+                f"options['reset_mask'] has shape {mask.shape}: give one bool per "
+                f"sub-environment, shape ({self.num_envs},)"
+            )
+        if not mask.any():
+            raise ValueError("options['reset_mask'] resets no sub-environment: set one True")
+        return mask
 
     def _split_seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
         if seed is None or isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
@@ -227,8 +254,9 @@ class TextVectorEnv(VectorEnv):
         done = terminations | truncations
         if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
             obs, infos = self._reset_done(np.flatnonzero(done), obs, infos)
-        else:
+        elif self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._autoreset = done
+        # DISABLED: a finished row stays finished until reset(options={"reset_mask": ...}).
         return obs, rewards, terminations, truncations, infos
 
     def _parse_actions(self, actions: Any) -> list[ParsedAction | None]:
@@ -244,8 +272,11 @@ class TextVectorEnv(VectorEnv):
             try:
                 parsed.append(env.parse_action(action))
             except (InvalidAction, ResetNeeded) as err:
+                hint = ""
+                if isinstance(err, ResetNeeded) and self.autoreset_mode == AutoresetMode.DISABLED:
+                    hint = "; with autoreset DISABLED, reset(options={'reset_mask': done})"
                 raise type(err)(
-                    f"sub-environment {i}: {err} (no sub-environment was stepped)"
+                    f"sub-environment {i}: {err}{hint} (no sub-environment was stepped)"
                 ) from err
         return parsed
 
@@ -335,7 +366,8 @@ class TextVectorEnv(VectorEnv):
         previous: tuple[Any, dict] | None = None,
     ) -> tuple[Any, dict[str, Any]]:
         """Observations and infos of every row; with ``only``, recompute those rows and take
-        the others from ``previous``."""
+        the others' observations from ``previous`` (the last observations when None) and
+        their infos from ``previous`` too (none when None)."""
         rows = range(self.num_envs) if only is None else sorted(only)
         embeddings: dict[int, Any] = {}
         first = self.envs[0]
@@ -348,13 +380,14 @@ class TextVectorEnv(VectorEnv):
         infos: dict[str, Any] = {}
         for i, env in enumerate(self.envs):
             if i in rows:
-                obs, info = env.observe(embeddings.get(i))
-                info.update(extras[i])
-            else:
-                assert previous is not None
+                obs, info = env.observe(embeddings.get(i), extras[i])
+            elif previous is not None:
                 obs, info = self._row(previous[0], i), self._info_row(previous[1], i)
+            else:
+                obs, info = self._row(self._observations, i), None
             observations.append(obs)
-            infos = self._add_info(infos, info, i)
+            if info is not None:
+                infos = self._add_info(infos, info, i)
         self._observations = concatenate(
             self.single_observation_space, observations, self._observations
         )
