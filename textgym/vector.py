@@ -410,6 +410,11 @@ class TextVectorEnv(VectorEnv):
         for env, value in zip(self.envs, values, strict=True):
             env.policy_logprob = float(value)
 
+    def text_infos(self) -> list[dict[str, Any]]:
+        """Every sub-environment's full info of its current state, texts included (what
+        ``info_mode="numeric"`` leaves out of the step's infos)."""
+        return [env.text_info() for env in self.envs]
+
     def action_masks(self) -> np.ndarray:
         """(num_envs, k) valid-action masks for ``topk`` (MaskablePPO's convention)."""
         return np.stack([env.action_masks() for env in self.envs])

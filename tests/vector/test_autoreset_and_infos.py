@@ -109,3 +109,5 @@ def test_numeric_vector_infos_have_no_masks_missing():
         _, _, _, _, info = vec.step(np.full(3, 5))
         assert set(info) == keys
         assert all(info[f"_{k}"].all() for k in keys if not k.startswith("_"))
+    texts = vec.text_infos()
+    assert [t["example_id"] for t in texts] == [e.example.id for e in vec.envs]
