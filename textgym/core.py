@@ -35,6 +35,8 @@ Subclasses set ``task`` and implement :meth:`TextEnv._make_reward`,
 :meth:`TextEnv._score_turn`; the dialogue environment adds the partner hooks.
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import gymnasium as gym
@@ -64,6 +66,7 @@ from textgym.partners import partner_replies
 from textgym.prompts import PROMPT_OVERFLOW, PromptEncoder
 from textgym.proposals import Proposals
 from textgym.rewards import Reward
+from textgym.scoring import ScoreRequest, score_requests
 from textgym.shaping import REWARD_SHAPING, KLPenalty, make_shaping
 
 if TYPE_CHECKING:
@@ -78,6 +81,20 @@ class StepOutcome(NamedTuple):
     terminated: bool
     truncated: bool
     info: dict[str, Any]
+
+
+@dataclass
+class _PendingStep:
+    """A step between :meth:`TextEnv.apply_action` and :meth:`TextEnv.finish_step`."""
+
+    reward: float  # so far (the KL penalty)
+    extra: dict[str, Any]
+    ended_by_eos: bool
+    out_of_budget: bool
+
+    @property
+    def turn_ended(self) -> bool:
+        return self.ended_by_eos or self.out_of_budget
 
 
 class TextEnv(gym.Env):
@@ -199,6 +216,7 @@ class TextEnv(gym.Env):
         self.turn = Turn(self.lm)
         self.order = ExampleOrder(len(self.examples))
         self.episode = None
+        self._pending: _PendingStep | None = None
         self._partner_due = False
         self.policy_logprob = None
 
@@ -214,9 +232,16 @@ class TextEnv(gym.Env):
         """The chat messages of the prompt, for chat tasks."""
         return [{"role": "user", "content": content}]
 
+    def _score_inputs(self, text: str) -> ScoreRequest:
+        """What the reward needs to score ``text`` (the turn, or the turn so far): by
+        default the example's references."""
+        assert self.episode is not None
+        return ScoreRequest(text, self.episode.example.references)
+
     def _score_turn(self, text: str) -> dict[str, float]:
-        """Score the agent's turn: components, with the reward under ``"reward"``."""
-        raise NotImplementedError
+        """Score the agent's turn: components, with the reward under ``"reward"``. A task
+        may override it to score without its reward (then it is not batched)."""
+        return score_requests(self.reward_fn, [self._score_inputs(text)])[0]
 
     def _generation_budget(self) -> int:
         """Most tokens an episode adds to the prompt; used to bound the prompt length."""
@@ -248,7 +273,8 @@ class TextEnv(gym.Env):
         if self.partner_due:  # a reply that failed last step comes before the next action
             partner_replies([self])
             self.sync_lm()
-        outcome = self.apply_action(self.parse_action(action))
+        self.apply_action(self.parse_action(action))
+        outcome = score_steps([self])[0]
         if self.partner_due:  # else partner_replies([self]) has nothing to do
             partner_replies([self])
         self.sync_lm()
@@ -293,6 +319,7 @@ class TextEnv(gym.Env):
         self.episode = Episode(example, index, truncated)
         self.context.start(prompt_ids)
         self.lm_state.restart()
+        self._pending = None
         self._start_turn()
         self._partner_due = False
         self._on_reset()
@@ -313,10 +340,10 @@ class TextEnv(gym.Env):
             )
         return self.action_interface.parse(action)
 
-    def apply_action(self, parsed: ParsedAction) -> StepOutcome:
-        """Play a parsed action: add its tokens, and score the turn if it ended."""
-        episode = self.episode
-        assert episode is not None
+    def apply_action(self, parsed: ParsedAction) -> None:
+        """Play a parsed action: add its tokens. The step's reward waits for the turn's
+        score (:meth:`score_request`, then :meth:`finish_step`; :func:`score_steps` does
+        both for many environments with one batched reward call)."""
         extra = dict(parsed.info)
         reward = self._kl_penalty(parsed.tokens[0], extra) if self.kl_coef > 0 else 0.0
         ended_by_eos = out_of_budget = False
@@ -332,27 +359,48 @@ class TextEnv(gym.Env):
             if not out_of_budget:
                 self._push_agent_token(min(self.lm.eos_ids, key=self._eos_rank))
             ended_by_eos, out_of_budget = True, False
+        self._pending = _PendingStep(reward, extra, ended_by_eos, out_of_budget)
+
+    def score_request(self) -> ScoreRequest | None:
+        """After :meth:`apply_action`: the turn to score (the turn so far with dense
+        shaping), or None when the step needs no score."""
+        pending = self._pending
+        if pending is None or not (pending.turn_ended or self.shaping.dense):
+            return None
+        return self._score_inputs(self.generation)
+
+    @property
+    def scores_in_batch(self) -> bool:
+        """The task scores through :meth:`_score_inputs` (batchable), not its own
+        :meth:`_score_turn`."""
+        return type(self)._score_turn is TextEnv._score_turn
+
+    def finish_step(self, components: dict[str, float] | None) -> StepOutcome:
+        """Complete the step :meth:`apply_action` began with the score of
+        :meth:`score_request` (None when it asked for none)."""
+        pending, episode = self._pending, self.episode
+        assert pending is not None and episode is not None, "finish_step() needs apply_action()"
+        self._pending = None
+        reward, extra = pending.reward, pending.extra
         terminated = truncated = False
-        turn_ended = ended_by_eos or out_of_budget
-        if turn_ended:
-            text = self.generation
-            components = self._score_turn(text)
-            score = float(components["reward"])
+        if pending.turn_ended:
+            assert components is not None
+            text, score = self.generation, float(components["reward"])
             reward += self.shaping.end(score)
             episode.components = components
             episode.turns.append(text)
             episode.turn_rewards.append(score)
             if len(episode.turns) >= self.num_turns:
-                terminated, truncated = ended_by_eos, not ended_by_eos
+                terminated, truncated = pending.ended_by_eos, not pending.ended_by_eos
                 episode.over = True
             else:
                 self._partner_due = True  # the next turn starts after the partner's reply
             extra["generation"] = text
-        else:
-            reward += self.shaping.step(lambda: float(self._score_turn(self.generation)["reward"]))
+        elif components is not None:
+            reward += self.shaping.step(float(components["reward"]))
         episode.total += reward
-        extra["turn_ended"] = turn_ended
-        extra["turn_truncated"] = out_of_budget and not ended_by_eos
+        extra["turn_ended"] = pending.turn_ended
+        extra["turn_truncated"] = pending.out_of_budget and not pending.ended_by_eos
         return StepOutcome(reward, terminated, truncated, extra)
 
     def _kl_penalty(self, token: int, extra: dict[str, Any]) -> float:
@@ -489,6 +537,29 @@ class TextEnv(gym.Env):
         return self.episode.render(self.task, self.generation)
 
 
+def score_steps(envs: Sequence[TextEnv]) -> list[StepOutcome]:
+    """Finish the steps ``apply_action`` began in every environment: the scores they need
+    come from one batched reward call per reward (rows whose rewards share a class and
+    signature), so N dialogue turns cost one MiniLM encode, N reward-model scores one
+    forward."""
+    requests = [(env, env.score_request()) for env in envs]
+    groups: dict[tuple[type, str], list[tuple[int, ScoreRequest]]] = {}
+    components: dict[int, dict[str, float]] = {}
+    for i, (env, request) in enumerate(requests):
+        if request is None:
+            continue
+        if env.scores_in_batch:
+            key = (type(env.reward_fn), env.reward_fn.signature)
+            groups.setdefault(key, []).append((i, request))
+        else:
+            components[i] = env._score_turn(request.text)
+    for rows in groups.values():
+        reward = envs[rows[0][0]].reward_fn
+        scores = score_requests(reward, [request for _, request in rows])
+        components.update((i, score) for (i, _), score in zip(rows, scores, strict=True))
+    return [env.finish_step(components.get(i)) for i, env in enumerate(envs)]
+
+
 def text_env(env: gym.Env) -> TextEnv:
     """The :class:`TextEnv` under Gymnasium's wrappers (what ``gym.make`` returns), or a
     ``TypeError`` naming what ``env`` is."""
@@ -503,4 +574,4 @@ def text_env(env: gym.Env) -> TextEnv:
 
 TextEnv.__init__.__doc__ = COMMON_DOC
 
-__all__ = ["StepOutcome", "TextEnv", "partner_replies", "text_env"]
+__all__ = ["StepOutcome", "TextEnv", "partner_replies", "score_steps", "text_env"]

@@ -8,7 +8,6 @@
 the environment's frozen LM.
 """
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,12 +18,14 @@ REWARD_SHAPING = ("terminal", "dense")
 
 class TerminalShaping:
     name = "terminal"
+    dense = False
+    """steps inside a turn are scored (the turn so far) too"""
 
     def start_turn(self) -> None:
         pass
 
-    def step(self, partial_score: Callable[[], float]) -> float:
-        """The reward of a step inside a turn; ``partial_score`` scores the turn so far."""
+    def step(self, partial_score: float) -> float:
+        """The reward of a step inside a turn whose partial score is ``partial_score``."""
         return 0.0
 
     def end(self, score: float) -> float:
@@ -34,6 +35,7 @@ class TerminalShaping:
 
 class DenseShaping(TerminalShaping):
     name = "dense"
+    dense = True
 
     def __init__(self) -> None:
         self.potential = 0.0  # the metric of the turn so far
@@ -41,9 +43,8 @@ class DenseShaping(TerminalShaping):
     def start_turn(self) -> None:
         self.potential = 0.0
 
-    def step(self, partial_score: Callable[[], float]) -> float:
-        score = partial_score()
-        reward, self.potential = score - self.potential, score
+    def step(self, partial_score: float) -> float:
+        reward, self.potential = partial_score - self.potential, partial_score
         return reward
 
     def end(self, score: float) -> float:

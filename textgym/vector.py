@@ -30,7 +30,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
 from textgym.actions import ParsedAction
-from textgym.core import TextEnv
+from textgym.core import TextEnv, score_steps
 from textgym.errors import InvalidAction, ResetNeeded
 from textgym.partners import partner_replies
 
@@ -233,21 +233,23 @@ class TextVectorEnv(VectorEnv):
         rewards = np.zeros(n, dtype=np.float64)
         terminations = np.zeros(n, dtype=bool)
         truncations = np.zeros(n, dtype=bool)
-        extras: list[dict[str, Any]] = []
+        live = [i for i, action in enumerate(parsed) if action is not None]
         for i, (env, action) in enumerate(zip(self.envs, parsed, strict=True)):
             if action is None:  # NEXT_STEP autoreset: this step starts the next episode
                 env.start_episode()
                 self._elapsed[i] = 0
-                extras.append({})
-                continue
-            reward, terminated, truncated, extra = env.apply_action(action)
+            else:
+                env.apply_action(action)
+        extras: list[dict[str, Any]] = [{} for _ in self.envs]
+        outcomes = score_steps([self.envs[i] for i in live])  # one batched reward call
+        for i, (reward, terminated, truncated, extra) in zip(live, outcomes, strict=True):
             self._elapsed[i] += 1
             if self.max_episode_steps is not None and self._elapsed[i] >= self.max_episode_steps:
                 if not (terminated or truncated):
-                    env.end_episode()
+                    self.envs[i].end_episode()
                 truncated = truncated or not terminated
             rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
-            extras.append(extra)
+            extras[i] = extra
         partner_replies(self.envs)
         self._sync_lm()
         obs, infos = self._finish_all(extras)

@@ -209,3 +209,28 @@ def test_same_step_final_obs_is_one_dimensional_when_every_env_ends():
     final_obs = vec.step(np.array([5, 6]))[4]["final_obs"]
     assert final_obs.shape == (2,) and final_obs[0].dtype == np.float32
     assert final_obs[0].shape == (64,)
+
+
+def test_turns_that_end_together_are_scored_in_one_reward_call(monkeypatch):
+    from textgym.encoders import MiniLMEncoder
+
+    kwargs = dict(model="tiny", num_turns=1, max_new_tokens=4, similarity="minilm")
+    vec = gym.make_vec("TextDialogue-v0", num_envs=4, **kwargs)
+    sync = gym.make_vec("TextDialogue-v0", num_envs=4, vectorization_mode="sync", **kwargs)
+    vec.reset(seed=0), sync.reset(seed=0)
+    calls, encode = [], MiniLMEncoder.encode
+
+    def counting(self, texts):
+        calls.append(len(texts))
+        return encode(self, texts)
+
+    monkeypatch.setattr(MiniLMEncoder, "encode", counting)
+    actions = np.array([300, 400, 500, 600])  # tokens that decode to text
+    for _ in range(3):
+        vec.step(actions)
+    calls.clear()
+    ours = vec.step(actions)  # every row's turn runs out of budget: 4 turns to score
+    assert len(calls) == 1 and calls[0] >= 8  # one encode: 4 turns and their targets
+    for _ in range(4):
+        theirs = sync.step(actions)
+    _assert_same(ours[:4], theirs[:4])

@@ -5,6 +5,7 @@ from typing import Any
 from textgym.core import TextEnv
 from textgym.partners import DEFAULT_PERSONA, make_partner
 from textgym.rewards import DialogueReward
+from textgym.scoring import ScoreRequest
 
 # Room for the chat markup that separates turns, per turn.
 _SEPARATOR_TOKENS = 16
@@ -97,15 +98,14 @@ class TextDialogueEnv(TextEnv):
         assert self.episode is not None
         self._user_turns = [self.episode.example.prompt]
 
-    def _score_turn(self, text: str) -> dict[str, float]:
+    def _score_inputs(self, text: str) -> ScoreRequest:
         assert self.episode is not None
         turns = self.episode.turns
         # The data's reference reply answers the opening only; later turns answer
         # LM-written messages, for which relevance to that message is the signal.
         refs = self.episode.example.references if not turns else ()
-        return self.reward_fn.detailed(
-            [text], [refs], user_turns=[self._user_turns[-1]], histories=[list(turns)]
-        )[0]
+        inputs = {"user_turns": self._user_turns[-1], "histories": list(turns)}
+        return ScoreRequest(text, refs, inputs)
 
     def partner_request(self) -> list[int] | None:
         assert self.episode is not None

@@ -4,6 +4,7 @@ from typing import Any
 
 from textgym.core import TextEnv
 from textgym.rewards import VaderSentiment
+from textgym.scoring import ScoreRequest
 
 
 class TextSentimentEnv(TextEnv):
@@ -50,5 +51,5 @@ class TextSentimentEnv(TextEnv):
     def _make_reward(self) -> VaderSentiment:
         return VaderSentiment(self.target)
 
-    def _score_turn(self, text: str) -> dict[str, float]:
-        return self.reward_fn.detailed([text])[0]
+    def _score_inputs(self, text: str) -> ScoreRequest:
+        return ScoreRequest(text)  # the continuation alone: no references

@@ -58,7 +58,3 @@ class TextSummarizationEnv(TextEnv):
                 "content": f"Summarise the following text in one sentence.\n\n{content}",
             }
         ]
-
-    def _score_turn(self, text: str) -> dict[str, float]:
-        assert self.example is not None
-        return self.reward_fn.detailed([text], [self.example.references])[0]

@@ -69,7 +69,3 @@ class TextTranslationEnv(TextEnv):
             "Reply with the translation only."
         )
         return [{"role": "user", "content": f"{instruction}\n\n{content}"}]
-
-    def _score_turn(self, text: str) -> dict[str, float]:
-        assert self.example is not None
-        return self.reward_fn.detailed([text], [self.example.references])[0]
