@@ -13,8 +13,10 @@ batching consumer) can batch the LM work of many environments. Their public name
 
 1. act and score, in Python: :meth:`TextEnv.start_episode` (the reset),
    :meth:`TextEnv.parse_action` (validates an action and changes nothing, so a batch can be
-   checked before any row moves), :meth:`TextEnv.apply_action` (plays it and scores the
-   turn), :meth:`TextEnv.end_episode` (a caller's step cap ends the episode);
+   checked before any row moves), :meth:`TextEnv.apply_action` (plays it), then the score:
+   :meth:`TextEnv.score_request` and :meth:`TextEnv.finish_step` (:func:`score_steps` scores
+   many environments with one batched reward call), :meth:`TextEnv.end_episode` (a caller's
+   step cap ends the episode);
 2. the LM work: the partner's reply when :attr:`TextEnv.partner_due`
    (:meth:`~TextEnv.partner_request`, :meth:`~TextEnv.partner_sampling`,
    :meth:`~TextEnv.torch_generator`, :meth:`~TextEnv.partner_apply`; batched by
