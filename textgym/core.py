@@ -37,9 +37,7 @@ Subclasses set ``task`` and implement :meth:`TextEnv._make_reward`,
 :meth:`TextEnv._score_turn`; the dialogue environment adds the partner hooks.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -59,7 +57,6 @@ from textgym.data import Example, load_dataset
 from textgym.docs import COMMON_DOC, compose
 from textgym.episode import Episode, ExampleOrder
 from textgym.errors import ResetNeeded
-from textgym.infos import INFO_MODES, make_info_mode
 from textgym.interfaces import make_interfaces
 from textgym.lm import LM, load_lm
 from textgym.lmstate import LMState
@@ -68,35 +65,11 @@ from textgym.partners import partner_replies
 from textgym.prompts import PROMPT_OVERFLOW, PromptEncoder
 from textgym.proposals import Proposals
 from textgym.rewards import Reward
-from textgym.scoring import ScoreRequest, score_requests
+from textgym.scoring import PendingStep, ScoreRequest, StepOutcome, score_requests, score_steps
 from textgym.shaping import REWARD_SHAPING, KLPenalty, make_shaping
 
 if TYPE_CHECKING:
     import torch
-
-
-class StepOutcome(NamedTuple):
-    """What :meth:`TextEnv.apply_action` returns: Gymnasium's reward and flags, and the
-    entries it adds to the step's info."""
-
-    reward: float
-    terminated: bool
-    truncated: bool
-    info: dict[str, Any]
-
-
-@dataclass
-class _PendingStep:
-    """A step between :meth:`TextEnv.apply_action` and :meth:`TextEnv.finish_step`."""
-
-    reward: float  # so far (the KL penalty)
-    extra: dict[str, Any]
-    ended_by_eos: bool
-    out_of_budget: bool
-
-    @property
-    def turn_ended(self) -> bool:
-        return self.ended_by_eos or self.out_of_budget
 
 
 class TextEnv(gym.Env):
@@ -159,7 +132,6 @@ class TextEnv(gym.Env):
     ) -> None:
         check_choice("prompt_overflow", prompt_overflow, PROMPT_OVERFLOW)
         check_choice("reward_shaping", reward_shaping, REWARD_SHAPING)
-        check_choice("info_mode", info_mode, INFO_MODES)
         if render_mode is not None:
             check_choice("render_mode", render_mode, tuple(self.metadata["render_modes"]))
         max_new_tokens = self.default_max_new_tokens if max_new_tokens is None else max_new_tokens
@@ -195,18 +167,14 @@ class TextEnv(gym.Env):
             topk_temperature=topk_temperature,
             topk_top_p=topk_top_p,
             kl_coef=self.kl_coef,
+            info_mode=info_mode,
         )
         self.observation_interface, self.action_interface = modes.observation, modes.action
         self.proposals = modes.proposals
         self.observation_space = self.observation_interface.space
         self.action_space = self.action_interface.space
+        self.info_mode = modes.info
         self.lm_state = LMState(self.lm, modes.needs_hidden, modes.needs_logits, self.proposals)
-        self.info_mode = make_info_mode(
-            info_mode,
-            self.action_interface.info_flags,
-            self.topk if self.proposals is not None else None,
-            self.kl_coef > 0,
-        )
         self.shaping = make_shaping(reward_shaping)
         self.kl_penalty = KLPenalty(self.kl_coef)
         self.prompts = PromptEncoder(
@@ -218,7 +186,7 @@ class TextEnv(gym.Env):
         self.turn = Turn(self.lm)
         self.order = ExampleOrder(len(self.examples))
         self.episode = None
-        self._pending: _PendingStep | None = None
+        self._pending: PendingStep | None = None
         self._partner_due = False
         self.policy_logprob = None
 
@@ -361,7 +329,7 @@ class TextEnv(gym.Env):
             if not out_of_budget:
                 self._push_agent_token(min(self.lm.eos_ids, key=self._eos_rank))
             ended_by_eos, out_of_budget = True, False
-        self._pending = _PendingStep(reward, extra, ended_by_eos, out_of_budget)
+        self._pending = PendingStep(reward, extra, ended_by_eos, out_of_budget)
 
     def score_request(self) -> ScoreRequest | None:
         """After :meth:`apply_action`: the turn to score (the turn so far with dense
@@ -370,6 +338,11 @@ class TextEnv(gym.Env):
         if pending is None or not (pending.turn_ended or self.shaping.dense):
             return None
         return self._score_inputs(self.generation)
+
+    def score_turn(self, text: str) -> dict[str, float]:
+        """The task's own score of ``text`` (for tasks whose :attr:`scores_in_batch` is
+        False); otherwise :func:`score_steps` batches :meth:`score_request`."""
+        return self._score_turn(text)
 
     @property
     def scores_in_batch(self) -> bool:
@@ -537,29 +510,6 @@ class TextEnv(gym.Env):
         if self.episode is None:
             return f"[{self.task}] (call reset() to start an episode)"
         return self.episode.render(self.task, self.generation)
-
-
-def score_steps(envs: Sequence[TextEnv]) -> list[StepOutcome]:
-    """Finish the steps ``apply_action`` began in every environment: the scores they need
-    come from one batched reward call per reward (rows whose rewards share a class and
-    signature), so N dialogue turns cost one MiniLM encode, N reward-model scores one
-    forward."""
-    requests = [(env, env.score_request()) for env in envs]
-    groups: dict[tuple[type, str], list[tuple[int, ScoreRequest]]] = {}
-    components: dict[int, dict[str, float]] = {}
-    for i, (env, request) in enumerate(requests):
-        if request is None:
-            continue
-        if env.scores_in_batch:
-            key = (type(env.reward_fn), env.reward_fn.signature)
-            groups.setdefault(key, []).append((i, request))
-        else:
-            components[i] = env._score_turn(request.text)
-    for rows in groups.values():
-        reward = envs[rows[0][0]].reward_fn
-        scores = score_requests(reward, [request for _, request in rows])
-        components.update((i, score) for (i, _), score in zip(rows, scores, strict=True))
-    return [env.finish_step(components.get(i)) for i, env in enumerate(envs)]
 
 
 def text_env(env: gym.Env) -> TextEnv:

@@ -1,4 +1,4 @@
-"""The observation and action interfaces of an environment, chosen once at construction.
+"""The observation, action and info interfaces of an environment, chosen once at construction.
 
 :func:`make_interfaces` checks the modes and builds the objects they need: the observation
 mode (:mod:`textgym.observations`), the action mode (:mod:`textgym.actions`) and, when either
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from textgym.actions import ACTION_MODES, ActionMode, make_action_mode
 from textgym.arguments import check_choice
+from textgym.infos import INFO_MODES, FullInfo, make_info_mode
 from textgym.lm import LM
 from textgym.observations import (
     EMBEDDING_MODELS,
@@ -30,6 +31,8 @@ class Interfaces:
     """the LM's last hidden state must be kept up to date"""
     needs_logits: bool
     """the LM's next-token logits must be kept up to date"""
+    info: FullInfo
+    """the info mode"""
 
 
 def make_interfaces(
@@ -45,10 +48,12 @@ def make_interfaces(
     topk_temperature: float,
     topk_top_p: float,
     kl_coef: float,
+    info_mode: str = "full",
 ) -> Interfaces:
     check_choice("obs_mode", obs_mode, OBS_MODES)
     check_choice("action_mode", action_mode, ACTION_MODES)
     check_choice("embedding_model", embedding_model, EMBEDDING_MODELS)
+    check_choice("info_mode", info_mode, INFO_MODES)
     banned = sorted(lm.special_ids - lm.eos_ids)
     proposals = Proposals(topk, topk_temperature, topk_top_p, banned)
     observation = make_observation_mode(
@@ -67,6 +72,9 @@ def make_interfaces(
         proposals=proposals if uses_proposals else None,
         needs_hidden=observation.needs_hidden,
         needs_logits=uses_proposals or kl_coef > 0,
+        info=make_info_mode(
+            info_mode, action.info_flags, topk if uses_proposals else None, kl_coef > 0
+        ),
     )
 
 

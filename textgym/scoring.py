@@ -10,9 +10,12 @@ forward for all of them. ``TextVectorEnv`` scores all its rows that way.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from textgym.rewards.base import Reward
+
+if TYPE_CHECKING:
+    from textgym.core import TextEnv
 
 
 @dataclass
@@ -38,4 +41,51 @@ def score_requests(reward: Reward, requests: Sequence[ScoreRequest]) -> list[dic
     return reward.detailed(texts, refs, **inputs)
 
 
-__all__ = ["ScoreRequest", "score_requests"]
+class StepOutcome(NamedTuple):
+    """What ``TextEnv.finish_step`` returns: Gymnasium's reward and flags, and the
+    entries it adds to the step's info."""
+
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict[str, Any]
+
+
+@dataclass
+class PendingStep:
+    """A step between ``TextEnv.apply_action`` and ``TextEnv.finish_step``."""
+
+    reward: float  # so far (the KL penalty)
+    extra: dict[str, Any]
+    ended_by_eos: bool
+    out_of_budget: bool
+
+    @property
+    def turn_ended(self) -> bool:
+        return self.ended_by_eos or self.out_of_budget
+
+
+def score_steps(envs: Sequence["TextEnv"]) -> list[StepOutcome]:
+    """Finish the steps ``apply_action`` began in every environment: the scores they need
+    come from one batched reward call per reward (rows whose rewards share a class and
+    signature), so N dialogue turns cost one MiniLM encode, N reward-model scores one
+    forward."""
+    requests = [(env, env.score_request()) for env in envs]
+    groups: dict[tuple[type, str], list[tuple[int, ScoreRequest]]] = {}
+    components: dict[int, dict[str, float]] = {}
+    for i, (env, request) in enumerate(requests):
+        if request is None:
+            continue
+        if env.scores_in_batch:
+            key = (type(env.reward_fn), env.reward_fn.signature)
+            groups.setdefault(key, []).append((i, request))
+        else:
+            components[i] = env.score_turn(request.text)
+    for rows in groups.values():
+        reward = envs[rows[0][0]].reward_fn
+        scores = score_requests(reward, [request for _, request in rows])
+        components.update((i, score) for (i, _), score in zip(rows, scores, strict=True))
+    return [env.finish_step(components.get(i)) for i, env in enumerate(envs)]
+
+
+__all__ = ["PendingStep", "ScoreRequest", "StepOutcome", "score_requests", "score_steps"]

@@ -30,9 +30,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
 from textgym.actions import ParsedAction
-from textgym.core import TextEnv, score_steps
+from textgym.core import TextEnv
 from textgym.errors import InvalidAction, ResetNeeded
 from textgym.partners import partner_replies
+from textgym.scoring import score_steps
 
 BatchedObs = np.ndarray | dict[str, Any] | tuple[Any, ...]
 """A batch of observations: one array (embedding), a dict of arrays (tokens, proposals) or
