@@ -206,7 +206,8 @@ class TextEnv(gym.Env):
         """What the reward needs to score ``text`` (the turn, or the turn so far): by
         default the example's references."""
         assert self.episode is not None
-        return ScoreRequest(text, self.episode.example.references)
+        example = self.episode.example
+        return ScoreRequest(text, example.references, prompt=example.prompt)
 
     def _score_turn(self, text: str) -> dict[str, float]:
         """Score the agent's turn: components, with the reward under ``"reward"``. A task

@@ -26,6 +26,9 @@ class ScoreRequest:
     references: Sequence[str] = ()
     inputs: dict[str, Any] = field(default_factory=dict)
     """the reward's other per-item arguments (the same keys in every request of a task)"""
+    prompt: str = ""
+    """what the text answers (the example's prompt; in dialogue the user's message), given
+    to rewards whose ``uses_prompts`` is True (a learned reward model scores the pair)"""
 
 
 def score_requests(reward: Reward, requests: Sequence[ScoreRequest]) -> list[dict[str, float]]:
@@ -34,6 +37,8 @@ def score_requests(reward: Reward, requests: Sequence[ScoreRequest]) -> list[dic
         return []
     keys = requests[0].inputs.keys()
     inputs = {key: [r.inputs[key] for r in requests] for key in keys}
+    if getattr(reward, "uses_prompts", False):
+        inputs["prompts"] = [r.prompt for r in requests]
     texts = [r.text for r in requests]
     refs = [tuple(r.references) for r in requests]
     # A task's inputs are its reward's keyword arguments (the dialogue reward's user_turns

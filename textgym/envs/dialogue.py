@@ -105,7 +105,7 @@ class TextDialogueEnv(TextEnv):
         # LM-written messages, for which relevance to that message is the signal.
         refs = self.episode.example.references if not turns else ()
         inputs = {"user_turns": self._user_turns[-1], "histories": list(turns)}
-        return ScoreRequest(text, refs, inputs)
+        return ScoreRequest(text, refs, inputs, prompt=self._user_turns[-1])
 
     def partner_request(self) -> list[int] | None:
         assert self.episode is not None

@@ -52,4 +52,5 @@ class TextSentimentEnv(TextEnv):
         return VaderSentiment(self.target)
 
     def _score_inputs(self, text: str) -> ScoreRequest:
-        return ScoreRequest(text)  # the continuation alone: no references
+        assert self.episode is not None  # the continuation alone: no references
+        return ScoreRequest(text, prompt=self.episode.example.prompt)
