@@ -1,11 +1,42 @@
 """Checks of the arguments every textgym environment takes: each error names the
 argument, the value and what to pass instead."""
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from typing import Any, TypedDict
 
 import numpy as np
 
 from textgym.lm import LM
+
+DatasetArg = str | PathLike[str] | Sequence[Mapping[str, Any]] | None
+"""A dataset name, a JSONL path, or a sequence of example dicts (None: the task's default)."""
+
+
+class TextEnvKwargs(TypedDict, total=False):
+    """The arguments every textgym environment takes (documented in ``textgym.docs``), as
+    the task constructors forward them to ``TextEnv.__init__``."""
+
+    model: str
+    obs_mode: str
+    action_mode: str
+    max_new_tokens: int | None
+    dataset: DatasetArg
+    split: str
+    render_mode: str | None
+    max_obs_tokens: int | None
+    max_obs_chars: int
+    max_prompt_tokens: int | None
+    prompt_overflow: str
+    topk: int
+    topk_temperature: float
+    topk_top_p: float
+    embedding_model: str
+    reward_shaping: str
+    kl_coef: float
+    info_mode: str
+    device: str
+    dtype: str | None
 
 
 def check_choice(name: str, value: Any, choices: Any) -> None:

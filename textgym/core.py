@@ -45,6 +45,7 @@ import numpy as np
 from textgym import models
 from textgym.actions import ActionMode, ParsedAction
 from textgym.arguments import (
+    DatasetArg,
     check_choice,
     check_example_index,
     check_numbers,
@@ -112,7 +113,7 @@ class TextEnv(gym.Env):
         obs_mode: str = "tokens",
         action_mode: str = "token",
         max_new_tokens: int | None = None,
-        dataset: Any = None,
+        dataset: DatasetArg = None,
         split: str = "train",
         render_mode: str | None = None,
         max_obs_tokens: int | None = None,

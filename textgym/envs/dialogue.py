@@ -1,7 +1,8 @@
 """TextDialogue-v0: a multi-turn conversation with an LM-simulated user."""
 
-from typing import Any
+from typing import Any, Unpack
 
+from textgym.arguments import TextEnvKwargs
 from textgym.core import TextEnv
 from textgym.partners import DEFAULT_PERSONA, make_partner
 from textgym.rewards import DialogueReward
@@ -68,7 +69,7 @@ class TextDialogueEnv(TextEnv):
         similarity: str = "minilm",
         empty_penalty: float = 1.0,
         repeat_penalty: float = 0.5,
-        **kwargs: Any,
+        **kwargs: Unpack[TextEnvKwargs],
     ) -> None:
         self.partner_kind = partner
         self.partner_max_new_tokens = partner_max_new_tokens

@@ -1,7 +1,8 @@
 """TextSentiment-v0: continue a prompt toward a target sentiment."""
 
-from typing import Any
+from typing import Unpack
 
+from textgym.arguments import TextEnvKwargs
 from textgym.core import TextEnv
 from textgym.rewards import VaderSentiment
 from textgym.scoring import ScoreRequest
@@ -44,7 +45,7 @@ class TextSentimentEnv(TextEnv):
     default_max_new_tokens = 24
     default_max_obs_tokens = 128
 
-    def __init__(self, target: str = "positive", **kwargs: Any) -> None:
+    def __init__(self, target: str = "positive", **kwargs: Unpack[TextEnvKwargs]) -> None:
         self.target = target
         super().__init__(**kwargs)
 

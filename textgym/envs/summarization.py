@@ -1,7 +1,8 @@
 """TextSummarization-v0: summarise a document in one sentence."""
 
-from typing import Any
+from typing import Unpack
 
+from textgym.arguments import TextEnvKwargs
 from textgym.core import TextEnv
 from textgym.rewards import RougeL
 
@@ -44,7 +45,12 @@ class TextSummarizationEnv(TextEnv):
     default_max_new_tokens = 48
     default_max_obs_tokens = 512
 
-    def __init__(self, length_penalty: float = 0.0, use_stemmer: bool = False, **kwargs: Any):
+    def __init__(
+        self,
+        length_penalty: float = 0.0,
+        use_stemmer: bool = False,
+        **kwargs: Unpack[TextEnvKwargs],
+    ) -> None:
         self.length_penalty, self.use_stemmer = length_penalty, use_stemmer
         super().__init__(**kwargs)
 

@@ -1,7 +1,8 @@
 """TextTranslation-v0: translate an English sentence into Spanish."""
 
-from typing import Any
+from typing import Unpack
 
+from textgym.arguments import TextEnvKwargs
 from textgym.core import TextEnv
 from textgym.rewards import SentenceBLEU, SentenceChrF
 
@@ -52,7 +53,7 @@ class TextTranslationEnv(TextEnv):
         metric: str = "bleu",
         source_language: str = "English",
         target_language: str = "Spanish",
-        **kwargs: Any,
+        **kwargs: Unpack[TextEnvKwargs],
     ) -> None:
         if metric not in METRICS:
             raise ValueError(f"metric={metric!r} is not supported: choose one of {list(METRICS)}")
