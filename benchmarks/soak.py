@@ -4,7 +4,10 @@ Each configuration runs in its own fresh process (so that one's memory does not 
 another's) with one torch thread, steps random token actions (every 5th an end-of-turn
 token, so turns and episodes end and reset), samples RSS every ``--sample-every`` steps and
 reports the growth after a warm-up (the first ``--warmup`` fraction of the run): the
-quantity a leak would make grow without bound.
+quantity a leak would make grow without bound. The growth is split into private memory
+(``RssAnon``: what a leak grows) and pages of mapped files (``RssFile``: model weights that
+``from_pretrained`` maps, which page in as new token ids are used and are bounded by the
+files' size).
 
     python -m benchmarks.soak                       # every task, tokens mode, 100k steps;
                                                     # embedding mode, 20k vector steps
@@ -26,13 +29,15 @@ import textgym
 from benchmarks.common import machine_info, markdown_table, progress
 
 
-def rss_mib() -> float:
-    """This process's resident set size, from ``/proc/self/status``."""
+def rss_mib(field: str = "VmRSS") -> float:
+    """This process's resident memory from ``/proc/self/status``: ``VmRSS`` (all of it),
+    ``RssAnon`` (private memory: what a leak grows) or ``RssFile`` (pages of mapped files,
+    e.g. model weights that ``from_pretrained`` maps: bounded by the files' size)."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status (the soak benchmark needs Linux)")
+    raise RuntimeError(f"no {field} in /proc/self/status (the soak benchmark needs Linux)")
 
 
 def soak(config: dict[str, Any]) -> dict[str, Any]:
@@ -42,7 +47,9 @@ def soak(config: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    kwargs = dict(model=config["model"], obs_mode=config["obs_mode"])
+    kwargs = dict(
+        model=config["model"], obs_mode=config["obs_mode"], **config.get("env_kwargs", {})
+    )
     if config["num_envs"] > 1:
         env = gym.make_vec(
             config["env_id"],
@@ -54,11 +61,11 @@ def soak(config: dict[str, Any]) -> dict[str, Any]:
         env = gym.make(config["env_id"], **kwargs)
     rng = np.random.default_rng(0)
     env.reset(seed=0)
-    samples: list[tuple[int, float]] = []
+    samples: list[tuple[int, float, float, float]] = []
     start = time.perf_counter()
     for step in range(config["steps"] + 1):
         if step % config["sample_every"] == 0 or step == config["steps"]:
-            samples.append((step, rss_mib()))
+            samples.append((step, rss_mib(), rss_mib("RssAnon"), rss_mib("RssFile")))
         actions = rng.integers(3, 1000, size=config["num_envs"])
         if step % 5 == 4:
             actions[:] = 2  # <|im_end|>: turns end, partners answer, episodes reset
@@ -69,15 +76,17 @@ def soak(config: dict[str, Any]) -> dict[str, Any]:
             if terminated or truncated:
                 env.reset()
     seconds = time.perf_counter() - start
-    after_warmup = [rss for step, rss in samples if step >= config["warmup"] * config["steps"]]
+    warm = [s for s in samples if s[0] >= config["warmup"] * config["steps"]]
     return {
         **config,
         "samples": samples,
         "seconds": seconds,
         "rss_start_mib": samples[0][1],
         "rss_end_mib": samples[-1][1],
-        "growth_after_warmup_mib": after_warmup[-1] - after_warmup[0],
-        "peak_mib": max(rss for _, rss in samples),
+        "growth_after_warmup_mib": warm[-1][1] - warm[0][1],
+        "anon_growth_after_warmup_mib": warm[-1][2] - warm[0][2],
+        "file_growth_after_warmup_mib": warm[-1][3] - warm[0][3],
+        "peak_mib": max(s[1] for s in samples),
     }
 
 
@@ -137,13 +146,15 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{r['rss_start_mib']:.0f}",
             f"{r['rss_end_mib']:.0f}",
             f"{r['growth_after_warmup_mib']:+.1f}",
+            f"{r['anon_growth_after_warmup_mib']:+.1f}",
+            f"{r['file_growth_after_warmup_mib']:+.1f}",
             f"{r['seconds']:.0f}",
         ]
         for r in results
     ]
     header = ["env", "obs", "envs", "steps", "RSS start (MiB)", "RSS end (MiB)"]
-    header += ["growth after warm-up (MiB)", "seconds"]
-    return markdown_table(header, rows, align="lllrrrrr")
+    header += ["RSS growth after warm-up (MiB)", "of it private", "of it mapped files", "seconds"]
+    return markdown_table(header, rows, align="lllrrrrrrr")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
